@@ -1,0 +1,120 @@
+"""The ``fer-lib`` command line (also ``python -m fer_lib``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from fer_lib import paper
+
+
+def _quiet_tensorflow(threads: int | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Locate, verify and summarise the data: Table I, ours beside the paper's."""
+    from fer_lib import data
+
+    if args.verify:
+        source = data.locate_data(args.path, download=args.download)
+        n = data.verify_checksums(source)
+        print(f"{source}: {n} file(s) match SHA256SUMS" if n else f"{source}: no SHA256SUMS beside the data")
+    ds = data.load_fer2013(args.path, download=args.download, on_error=args.on_error)
+    print(f"source:   {ds.source}")
+    print(f"release:  {ds.release} ({'histogram-equalized JPEGs' if ds.histogram_equalized else 'original pixels'})")
+    print(f"sha256:   {ds.checksum}")
+    print(f"images:   {len(ds)}" + (f" ({len(ds.skipped)} skipped)" if ds.skipped else ""))
+    for item in ds.skipped:
+        print(f"  skipped {item.item}: {item.reason}")
+    table = ds.five_class_counts()
+    print("\nTable I, the paper's five classes (ours):")
+    print(table.to_string())
+    ours_train, ours_val = table["total"].iloc[0], table["total"].iloc[1]
+    print("\nThe paper's totals: "
+          f"training {paper.TRAIN_RECORDS} (ours {ours_train}, {ours_train - paper.TRAIN_RECORDS:+d}), "
+          f"validation {paper.VALIDATION_RECORDS} (ours {ours_val}, {ours_val - paper.VALIDATION_RECORDS:+d})")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print both architectures and their parameter counts beside the paper's."""
+    _quiet_tensorflow()
+    from fer_lib import models
+
+    expected = {"a": (paper.MODEL_A_TOTAL_PARAMS, paper.MODEL_A_NON_TRAINABLE_PARAMS),
+                "b": (paper.MODEL_B_TOTAL_PARAMS, paper.MODEL_B_NON_TRAINABLE_PARAMS)}
+    status = 0
+    for name, (total, non_trainable) in expected.items():
+        counts = models.count_params(models.build_model(name))
+        same = counts["total"] == total and counts["non_trainable"] == non_trainable
+        status |= not same
+        print(f"model {name.upper()}: {counts['total']:,} parameters ({counts['non_trainable']:,} non-trainable); "
+              f"paper {total:,} ({non_trainable:,}): {'same' if same else 'DIFFERENT'}")
+    return status
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train or resume one run of the protocol."""
+    _quiet_tensorflow(args.threads)
+    from fer_lib import data, train
+
+    config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed)
+    out = args.out or os.path.join("results", args.profile, f"model_{args.model}")
+    ds = data.load_fer2013(args.data)
+    history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress)
+    if history:
+        last = history[-1]
+        print(f"{out}: epoch {last['epoch']}/{config.epochs}, accuracy {last['accuracy']:.4f}, "
+              f"val_accuracy {last['val_accuracy']:.4f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fer-lib", description=f"Reproduction of {paper.CITATION}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help=cmd_data.__doc__)
+    p.add_argument("--path", help="a CSV file or image-folder release (default: searched, see README)")
+    p.add_argument("--verify", action="store_true", help="check SHA256SUMS again")
+    p.add_argument("--download", action="store_true", help="download the folder release with kagglehub if not found")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="what to do with malformed items")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("models", help=cmd_models.__doc__)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", help=cmd_train.__doc__)
+    p.add_argument("--model", choices=("a", "b"), default="b")
+    p.add_argument("--profile", choices=("paper", "smoke"), default="paper")
+    p.add_argument("--epochs", type=int, help="override the profile's epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default results/<profile>/model_<model>)")
+    p.add_argument("--data", help="a CSV file or image-folder release (default: searched)")
+    p.add_argument("--threads", type=int, help="CPU threads for TensorFlow (default: all)")
+    p.add_argument("--stop-after", type=int, help="stop after this epoch; run again to resume")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from fer_lib.data import DataError, DataNotFoundError
+
+    try:
+        return args.func(args)
+    except (DataError, DataNotFoundError, ValueError) as err:
+        print(f"fer-lib {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

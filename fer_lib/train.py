@@ -1,0 +1,368 @@
+"""A resumable experiment runner for the paper's protocol.
+
+One run is one folder: ``history.csv`` grows by a row per epoch, ``manifest.json``
+says what ran where, ``checkpoint/`` holds the model, the optimizer and every
+random-number state after the last finished epoch, and ``model.keras`` holds
+the final weights. A run killed at any moment (even by SIGKILL in the middle of
+an epoch) and started again with the same command continues from the last
+finished epoch and ends with the same history as an uninterrupted run.
+
+Determinism: the seed fixes the initial weights (``keras.utils.set_random_seed``),
+the order of the training images in every epoch (a permutation drawn from
+``numpy.random.default_rng([seed, epoch])``, so it does not depend on how many
+epochs ran before in this process) and the dropout masks (Keras' seed
+generators, whose states the checkpoint carries).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_lib import data as fer_data
+from fer_lib import paper
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "ms_per_step")
+CHECKPOINT = "checkpoint"
+FINAL_MODEL = "model.keras"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's numbers. Two runs with equal configs
+    (and equal data) give equal histories."""
+
+    model: str = "b"
+    epochs: int = 200
+    batch_size: int = paper.HYPERPARAMETERS["batch_size"]
+    learning_rate: float = paper.HYPERPARAMETERS["learning_rate"]
+    seed: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+    #: keep only this many images per split (None: all), drawn with the seed
+    subset: int | None = None
+    conv_dropout: float = 0.25
+    dense_dropout: float = 0.5
+    profile: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.model not in ("a", "b"):
+            raise ValueError(f"model must be 'a' or 'b', got {self.model!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.subset is not None and self.subset < 1:
+            raise ValueError(f"subset must be positive or None, got {self.subset}")
+
+
+#: The named profiles: the paper's protocol, and a seconds-long one for tests.
+PROFILES: dict[str, dict] = {
+    "paper": {"epochs": {"a": 100, "b": 200}},
+    "smoke": {"epochs": {"a": 2, "b": 2}, "subset": 256, "batch_size": 64},
+}
+
+
+def profile(name: str, model: str = "b", **overrides) -> TrainConfig:
+    """The config of a named profile for one model, with any field overridden."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: expected one of {sorted(PROFILES)}")
+    settings = dict(PROFILES[name])
+    settings["epochs"] = settings["epochs"][model]
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(model=model, profile=name, **settings)
+
+
+# --- Data ------------------------------------------------------------------
+def _subset(split: fer_data.Split, n: int | None, seed: int) -> fer_data.Split:
+    if n is None or n >= len(split):
+        return split
+    keep = np.sort(np.random.default_rng([seed, len(split)]).permutation(len(split))[:n])
+    return dataclasses.replace(split, x=split.x[keep], y=split.y[keep], ids=split.ids[keep])
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The training images' order in one epoch: a function of (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None = None):
+    """A tf.data pipeline over in-memory arrays: (images as float 0-255 with a channel axis, labels)."""
+    import tensorflow as tf
+
+    if order is not None:
+        x, y = x[order], y[order]
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32)[..., None], b))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --- Checkpoints ------------------------------------------------------------------
+def _seed_states(model) -> list:
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _write_checkpoint(out: Path, model, epoch: int, history: list[dict]) -> None:
+    """Replace ``checkpoint/`` as a whole: a crash leaves the old one or the new one."""
+    tmp, final, old = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.keras")
+    state = {
+        "epochs_done": epoch,
+        "history": history,
+        "seed_states": [np.asarray(v.numpy()).tolist() for v in _seed_states(model)],
+    }
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_checkpoint(out: Path):
+    """(model, state) from the last finished epoch, or (None, None) for a fresh run."""
+    import keras
+
+    shutil.rmtree(out / f"{CHECKPOINT}.tmp", ignore_errors=True)  # a half-written one
+    final, old = out / CHECKPOINT, out / f"{CHECKPOINT}.old"
+    if not final.exists() and old.exists():
+        old.rename(final)  # the crash came between the two renames
+    if not final.exists():
+        return None, None
+    model = keras.models.load_model(final / "model.keras")
+    state = json.loads((final / "state.json").read_text())
+    for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
+        var.assign(np.array(value, dtype=var.dtype))
+    return model, state
+
+
+def _write_history(out: Path, history: list[dict]) -> None:
+    tmp = out / "history.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, out / "history.csv")
+
+
+# --- Provenance ------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    """The checkout's commit, with '+dirty' when tracked files have changed."""
+    root = fer_data.repository_root()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def environment() -> dict:
+    """Hardware and package versions: what a reader needs to weigh a timing."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "tf_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+        "numpy": np.__version__,
+        "git_commit": git_commit(),
+    }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _update_manifest(out: Path, config: TrainConfig, data: fer_data.FER2013, segment: dict) -> None:
+    """One manifest per run; each session that worked on it adds a segment."""
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    segments = [s for s in manifest.get("segments", []) if s["start"] != segment["start"]] + [segment]
+    manifest.update(
+        {
+            "config": dataclasses.asdict(config),
+            "data": {"release": data.release, "source": data.source, "sha256": data.checksum},
+            "segments": segments,
+            "wall_seconds": round(sum(s["wall_seconds"] for s in segments), 1),
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, path)
+
+
+# --- Training -------------------------------------------------------------------------------
+def _compile(model, config: TrainConfig) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,  # XLA made both models slower on the CPU
+    )
+
+
+def _step_functions(model):
+    """Compiled train and test steps. On TensorFlow we wrap Keras' own steps in
+    ``tf.function``: the same computation as ``fit``, without its per-step
+    overhead (measured at about 30% here); other backends use ``fit`` itself."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None, None
+    import tensorflow as tf
+
+    return tf.function(model.train_step), tf.function(model.test_step)
+
+
+def _run_epoch(model, steps, ds, test: bool) -> dict[str, float]:
+    for metric in model.metrics:
+        metric.reset_state()
+    logs = {}
+    for batch in ds:
+        logs = steps[1 if test else 0](batch)
+    return {k: float(v) for k, v in logs.items()}
+
+
+def _train_one_epoch(model, steps, ds, val_ds) -> tuple[dict, dict]:
+    if steps[0] is None:  # a backend other than TensorFlow
+        logs = model.fit(ds, epochs=1, verbose=0).history
+        train = {k: v[-1] for k, v in logs.items()}
+        return train, model.evaluate(val_ds, verbose=0, return_dict=True)
+    return _run_epoch(model, steps, ds, test=False), _run_epoch(model, steps, val_ds, test=True)
+
+
+def fit(
+    config: TrainConfig,
+    out: str | os.PathLike,
+    data: fer_data.FER2013 | None = None,
+    *,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> list[dict]:
+    """Train (or resume) the run in ``out``; returns its history, one dict per epoch.
+
+    ``stop_after`` ends this call after that many epochs in total have run (the
+    run stays resumable): a way to spread a long run over sessions.
+    """
+    import keras
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    from fer_lib import models
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_config(out, config)
+    tf.config.experimental.enable_op_determinism()
+    data = data if data is not None else fer_data.load_fer2013(progress=progress)
+    train = _subset(data.split(config.train_split), config.subset, config.seed)
+    val = _subset(data.split(config.val_split), config.subset, config.seed + 1)
+
+    model, state = _read_checkpoint(out)
+    if model is None:
+        keras.utils.set_random_seed(config.seed)
+        kwargs = {"conv_dropout": config.conv_dropout, "dense_dropout": config.dense_dropout} if config.model == "b" else {}
+        model = models.build_model(config.model, **kwargs)
+        _compile(model, config)
+        state = {"epochs_done": 0, "history": []}
+    history: list[dict] = state["history"]
+    _write_history(out, history)  # drop rows past the checkpoint, if any
+    steps = _step_functions(model)
+    val_ds = _batches(val.x, val.y, config.batch_size)
+    n_steps = -(-len(train) // config.batch_size)
+    last = min(config.epochs, stop_after) if stop_after is not None else config.epochs
+    segment = {"start": _now(), "first_epoch": state["epochs_done"] + 1, **environment()}
+    t_segment = time.perf_counter()
+
+    bar = tqdm(total=config.epochs, initial=state["epochs_done"], desc=f"model {config.model}", unit="epoch",
+               disable=not progress)
+    for epoch in range(state["epochs_done"] + 1, last + 1):
+        ds = _batches(train.x, train.y, config.batch_size, epoch_order(len(train), config.seed, epoch))
+        t0 = time.perf_counter()
+        train_logs, val_logs = _train_one_epoch(model, steps, ds, val_ds)
+        seconds = time.perf_counter() - t0
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": train_logs["loss"],
+                "accuracy": train_logs["accuracy"],
+                "val_loss": val_logs["loss"],
+                "val_accuracy": val_logs["accuracy"],
+                "seconds": round(seconds, 2),
+                "ms_per_step": round(1000 * seconds / n_steps, 1),
+            }
+        )
+        _write_checkpoint(out, model, epoch, history)
+        _write_history(out, history)
+        segment.update(last_epoch=epoch, end=_now(), wall_seconds=round(time.perf_counter() - t_segment, 1))
+        _update_manifest(out, config, data, segment)
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['accuracy']:.3f}",
+                        val_acc=f"{history[-1]['val_accuracy']:.3f}")
+        bar.update(1)
+    bar.close()
+    if len(history) == config.epochs and not (out / FINAL_MODEL).exists():
+        save_final(model, out / FINAL_MODEL)
+    return history
+
+
+def _check_same_config(out: Path, config: TrainConfig) -> None:
+    """Resuming with other settings would silently mix two experiments."""
+    path = out / "manifest.json"
+    if not path.exists():
+        return
+    before = json.loads(path.read_text()).get("config", {})
+    changed = {k: (before[k], v) for k, v in dataclasses.asdict(config).items() if k in before and before[k] != v}
+    if changed:
+        raise ValueError(f"{out} holds a run with other settings {changed}; use another --out or the same settings")
+
+
+def save_final(model, path: Path) -> None:
+    """The trained model without optimizer state (a third of the size), written atomically."""
+    import keras
+
+    fresh = keras.Model.from_config(model.get_config())  # uncompiled: no optimizer
+    fresh.set_weights(model.get_weights())
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    fresh.save(tmp)
+    os.replace(tmp, path)
+
+
+def read_history(run_dir: str | os.PathLike):
+    """A run's history as a DataFrame (one row per finished epoch)."""
+    import pandas as pd
+
+    return pd.read_csv(Path(run_dir) / "history.csv")

@@ -11,7 +11,7 @@ from fer_lib import paper
 
 
 def _quiet_tensorflow(threads: int | None = None) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if threads:
         import tensorflow as tf
 
@@ -77,6 +77,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_pipeline(args: argparse.Namespace):
+    """The real-time pipeline that ``annotate`` and ``webcam`` share, from their common options."""
+    from fer_lib import realtime
+
+    return realtime.Pipeline.load(args.model, release=args.release, min_face_size=args.min_face_size,
+                                  smoothing=args.smoothing, motion_threshold=args.motion_threshold or None)
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    """Annotate an image, a folder of images or a video: red boxes and labels, and a CSV of detections."""
+    _quiet_tensorflow()
+    from fer_lib import realtime
+
+    table = realtime.annotate_path(_live_pipeline(args), args.input, args.out, progress=not args.no_progress)
+    print(f"{args.out}: annotated; detections in {table}")
+    return 0
+
+
+def cmd_webcam(args: argparse.Namespace) -> int:
+    """The paper's live application: the camera in a window, with boxes, labels and frames per second."""
+    _quiet_tensorflow()
+    from fer_lib import realtime
+
+    window = realtime.Window()
+    pipeline = _live_pipeline(args)
+    capture = realtime.open_camera(args.camera)
+    try:
+        shown = realtime.run_camera(pipeline, capture, window)
+    finally:
+        capture.release()
+    print(f"camera {args.camera}: {shown} frames")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fer-lib", description=f"Reproduction of {paper.CITATION}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int, help="stop after this epoch; run again to resume")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    from fer_lib.realtime import MIN_FACE_SIZE, MOTION_THRESHOLD
+
+    p = sub.add_parser("annotate", help=cmd_annotate.__doc__)
+    p.add_argument("input", help="an image, a folder of images or a video file")
+    p.add_argument("--out", required=True, help="output folder: annotated images or <name>_annotated.mp4, "
+                                                "and detections.csv")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_annotate)
+    p = sub.add_parser("webcam", help=cmd_webcam.__doc__)
+    p.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    p.set_defaults(func=cmd_webcam)
+    for name in ("annotate", "webcam"):
+        p = sub.choices[name]
+        p.add_argument("--model", help="a saved Keras model (default: the shipped Model B)")
+        p.add_argument("--release", choices=("csv", "folder"),
+                       help="the FER-2013 release the model was trained on (default: from its metadata)")
+        p.add_argument("--min-face-size", type=int, default=MIN_FACE_SIZE, help="smallest face searched for, pixels")
+        p.add_argument("--smoothing", type=float, default=0.0, help="weight of the past in per-face smoothing, [0, 1)")
+        p.add_argument("--motion-threshold", type=int, default=MOTION_THRESHOLD,
+                       help="grey-level change that counts as motion; 0 searches every frame")
     return parser
 
 

@@ -344,7 +344,7 @@ def _parse_pixels(text: str, where: str, resize: bool, problems: _Problems) -> n
     if values.size and (values.min() < 0 or values.max() > 255):
         problems(where, f"pixel values must be 0-255, found {values.min()}..{values.max()}")
         return None
-    side = int(round(values.size**0.5))
+    side = round(values.size**0.5)
     if values.size != N_PIXELS and not (resize and side > 0 and side * side == values.size):
         problems(where, f"has {values.size} pixel values, expected {N_PIXELS} (48x48)")
         return None
@@ -410,13 +410,13 @@ def read_csv_release(
 
 
 # --- The image-folder release ---------------------------------------------------
-def _truncated(data: bytes, suffix: str) -> bool:
+def _truncated(data: bytes) -> bool:
     """JPEG and PNG files end with a fixed marker; a cut-off file does not."""
-    if suffix in (".jpg", ".jpeg"):
+    if data.startswith(b"\xff\xd8"):  # JPEG
         return not data.rstrip(b"\0").endswith(b"\xff\xd9")
-    if suffix == ".png":
+    if data.startswith(b"\x89PNG"):
         return not data.endswith(b"IEND\xaeB`\x82")
-    return False
+    return False  # not a format we know the end of: decoding decides
 
 
 def _decode(path: Path) -> tuple[bytes, np.ndarray | None, str | None]:
@@ -424,7 +424,7 @@ def _decode(path: Path) -> tuple[bytes, np.ndarray | None, str | None]:
     data = path.read_bytes()
     if not data:
         return data, None, "file is empty"
-    if _truncated(data, path.suffix.lower()):
+    if _truncated(data):
         return data, None, "file is truncated (no end-of-image marker)"
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:

@@ -8,6 +8,11 @@ the same thing. Layer names follow the paper's tables (``conv2d_1``,
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import keras
 from keras import layers
 
@@ -76,13 +81,13 @@ class BatchNormalization(layers.BatchNormalization):
         )
 
 
-def _conv_blocks(x, batch_norm: bool, dropout: float):
+def _conv_blocks(x, batch_norm: type | None, dropout: float):
     """The four convolution blocks of Tables II and III: conv, (BN), ReLU, pool, (dropout)."""
     filters_and_kernels = zip(paper.HYPERPARAMETERS["filters"], paper.HYPERPARAMETERS["kernel_sizes"])
     for i, (filters, kernel) in enumerate(filters_and_kernels, start=1):
         x = layers.Conv2D(filters, kernel, padding="same", name=f"conv2d_{i}")(x)
         if batch_norm:
-            x = BatchNormalization(name=f"batch_normalization_{i}")(x)
+            x = batch_norm(name=f"batch_normalization_{i}")(x)
         x = layers.Activation("relu", name=f"activation_{i}")(x)
         x = layers.MaxPooling2D(2, name=f"max_pooling2d_{i}")(x)
         if batch_norm:
@@ -90,21 +95,22 @@ def _conv_blocks(x, batch_norm: bool, dropout: float):
     return x
 
 
-def _dense_blocks(x, batch_norm: bool, dropout: float):
+def _dense_blocks(x, batch_norm: type | None, dropout: float):
     """Two hidden dense blocks: dense 64, (BN), ReLU, (dropout)."""
     n_conv = len(paper.HYPERPARAMETERS["filters"])
     for j in range(1, paper.HYPERPARAMETERS["hidden_dense_layers"] + 1):
         i = n_conv + j
         x = layers.Dense(paper.HYPERPARAMETERS["hidden_units"], name=f"dense_{j}")(x)
         if batch_norm:
-            x = BatchNormalization(name=f"batch_normalization_{i}")(x)
+            x = batch_norm(name=f"batch_normalization_{i}")(x)
         x = layers.Activation("relu", name=f"activation_{i}")(x)
         if batch_norm:
             x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
     return x
 
 
-def _build(name: str, batch_norm: bool, conv_dropout: float, dense_dropout: float) -> keras.Model:
+def _build(name: str, batch_norm: type | None, conv_dropout: float, dense_dropout: float) -> keras.Model:
+    """``batch_norm``: the layer class to normalise with, or None for none."""
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     x = _conv_blocks(x, batch_norm, conv_dropout)
@@ -119,16 +125,22 @@ def _build(name: str, batch_norm: bool, conv_dropout: float, dense_dropout: floa
 
 def model_a() -> keras.Model:
     """Model A (Table II): four convolution blocks and two dense layers, no BN, no dropout."""
-    return _build("model_a", batch_norm=False, conv_dropout=0.0, dense_dropout=0.0)
+    return _build("model_a", batch_norm=None, conv_dropout=0.0, dense_dropout=0.0)
 
 
-def model_b(conv_dropout: float = CONV_DROPOUT, dense_dropout: float = DENSE_DROPOUT) -> keras.Model:
+def model_b(
+    conv_dropout: float = CONV_DROPOUT, dense_dropout: float = DENSE_DROPOUT, fused_batch_norm: bool = True
+) -> keras.Model:
     """Model B (Table III): Model A with batch normalization before every
-    activation and dropout after every pooling and every hidden dense block."""
+    activation and dropout after every pooling and every hidden dense block.
+
+    ``fused_batch_norm=False`` builds it with stock Keras layers: the same
+    model, slower on the CPU (for the benchmark and the equivalence tests)."""
     for rate in (conv_dropout, dense_dropout):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"dropout rates must be in [0, 1), got {rate}")
-    return _build("model_b", batch_norm=True, conv_dropout=conv_dropout, dense_dropout=dense_dropout)
+    batch_norm = BatchNormalization if fused_batch_norm else layers.BatchNormalization
+    return _build("model_b", batch_norm=batch_norm, conv_dropout=conv_dropout, dense_dropout=dense_dropout)
 
 
 def build_model(name: str, **kwargs) -> keras.Model:
@@ -145,3 +157,55 @@ def count_params(model: keras.Model) -> dict[str, int]:
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
     non_trainable = sum(int(w.numpy().size) for w in model.non_trainable_weights)
     return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
+
+
+# --- The shipped model ---------------------------------------------------------------
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+PRETRAINED = WEIGHTS_DIR / "model_b.keras"
+
+
+class PretrainedModelError(ValueError):
+    """The model file is missing, damaged or not the model it claims to be."""
+
+
+def pretrained_metadata(path: str | os.PathLike = PRETRAINED) -> dict:
+    """What the shipped model is: classes, the data release it was trained on
+    (which decides the live pre-processing), epochs, accuracy, checksum, provenance."""
+    meta_path = Path(path).with_suffix(".json")
+    if not meta_path.is_file():
+        raise PretrainedModelError(f"{meta_path}: the model's metadata file is missing")
+    try:
+        return json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise PretrainedModelError(f"{meta_path}: not valid JSON ({err})") from err
+
+
+def load_pretrained(path: str | os.PathLike = PRETRAINED) -> keras.Model:
+    """Model B with the weights of our paper run, ready to predict; no data, no training.
+
+    Checks the file against its metadata (sha256), the class order and the
+    input and output shapes, so that a wrong or damaged file fails here with a
+    clear message rather than predicting nonsense later.
+    """
+    path = Path(path)
+    meta = pretrained_metadata(path)
+    if not path.is_file():
+        raise PretrainedModelError(f"{path}: the model file is missing")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != meta.get("sha256"):
+        raise PretrainedModelError(
+            f"{path}: sha256 {digest[:16]}... does not match its metadata ({str(meta.get('sha256'))[:16]}...): "
+            "the file is damaged or was replaced"
+        )
+    if tuple(meta.get("classes", ())) != paper.CLASSES:
+        raise PretrainedModelError(f"{path}: class order {meta.get('classes')} is not {list(paper.CLASSES)}")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a bad archive
+        raise PretrainedModelError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}: {err})") from err
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+        raise PretrainedModelError(
+            f"{path}: input {model.input_shape} / output {model.output_shape}, expected "
+            f"(None, {', '.join(map(str, INPUT_SHAPE))}) / (None, {NUM_CLASSES})"
+        )
+    return model

@@ -295,8 +295,8 @@ def fit(
     model, state = _read_checkpoint(out)
     if model is None:
         keras.utils.set_random_seed(config.seed)
-        kwargs = {"conv_dropout": config.conv_dropout, "dense_dropout": config.dense_dropout} if config.model == "b" else {}
-        model = models.build_model(config.model, **kwargs)
+        dropout = {"conv_dropout": config.conv_dropout, "dense_dropout": config.dense_dropout}
+        model = models.build_model(config.model, **(dropout if config.model == "b" else {}))
         _compile(model, config)
         state = {"epochs_done": 0, "history": []}
     history: list[dict] = state["history"]
@@ -366,3 +366,49 @@ def read_history(run_dir: str | os.PathLike):
     import pandas as pd
 
     return pd.read_csv(Path(run_dir) / "history.csv")
+
+
+def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> dict:
+    """Copy a run's latest weights into the package as the shipped model, with
+    metadata that says what they are (epochs so far, accuracy, data, commit).
+
+    Until a run finishes, this ships its last checkpoint, and the metadata
+    says how many of the planned epochs it has had.
+    """
+    import hashlib
+
+    import keras
+
+    from fer_lib import models
+
+    run_dir = Path(run_dir)
+    dest = Path(dest) if dest is not None else models.PRETRAINED
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    history = read_history(run_dir)
+    final = run_dir / FINAL_MODEL
+    model = keras.models.load_model(final if final.exists() else run_dir / CHECKPOINT / "model.keras")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_final(model, dest)
+    last = history.iloc[-1]
+    meta = {
+        "model": f"model_{manifest['config']['model']}",
+        "classes": list(paper.CLASSES),
+        "input_shape": list(models.INPUT_SHAPE),
+        "input": "raw grey values 0-255, float32, shape (n, 48, 48, 1)",
+        "release": manifest["data"]["release"],
+        "histogram_equalized_input": manifest["data"]["release"] == fer_data.RELEASE_FOLDER,
+        "epochs_trained": int(last["epoch"]),
+        "epochs_planned": manifest["config"]["epochs"],
+        "complete": int(last["epoch"]) == manifest["config"]["epochs"],
+        "val_accuracy": round(float(last["val_accuracy"]), 4),
+        "train_accuracy": round(float(last["accuracy"]), 4),
+        "config": manifest["config"],
+        "data_sha256": manifest["data"]["sha256"],
+        "git_commit": manifest["segments"][-1]["git_commit"],
+        "run": run_dir.as_posix(),
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+    }
+    tmp = dest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, dest.with_suffix(".json"))
+    return meta

@@ -1,0 +1,140 @@
+"""Training and inference speed of Models A and B on this machine, measured in one run.
+
+    python benchmarks/train_speed.py [--steps 6] [--batch 128]
+
+Prints images/s and ms/step for Model A, Model B with stock Keras batch
+normalization and Model B with ours (TensorFlow's fused kernel), the ratio
+B/A, the FLOP per image of a training step, and the fraction of the machine's
+measured matrix-multiply peak that each reaches; then the shipped model's
+batch throughput and single-image latency (the live pipeline's budget).
+Every step is the runner's own: Keras' ``train_step`` inside ``tf.function``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fer_lib import models, paper
+
+
+def forward_flop_per_image() -> int:
+    """Multiply-adds of the convolutions and dense layers, counted as 2 FLOP each."""
+    flop, size, channels = 0, paper.MODEL_INPUT_SIZE, 1
+    for filters, kernel in zip(paper.HYPERPARAMETERS["filters"], paper.HYPERPARAMETERS["kernel_sizes"]):
+        flop += 2 * size * size * channels * filters * kernel * kernel
+        size, channels = size // 2, filters
+    units = [size * size * channels, 64, 64, len(paper.CLASSES)]
+    flop += sum(2 * a * b for a, b in itertools.pairwise(units))
+    return flop
+
+
+def measured_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matrix-multiply rate on this machine (NumPy's BLAS or TensorFlow's)."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    best = 0.0
+    for matmul in (lambda: a @ a, lambda: tf.matmul(a, a).numpy()):
+        matmul()
+        for _ in range(repeats):
+            t = time.perf_counter()
+            matmul()
+            best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def ms_per_step(model: keras.Model, batch: int, steps: int, use_fit: bool = False) -> float:
+    """Median wall time of one training step, after two warm-up steps: the runner's
+    compiled ``train_step``, or (``use_fit``) one ``model.fit`` call per batch."""
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+    rng = np.random.default_rng(0)
+    data = (tf.constant(rng.integers(0, 256, (batch, 48, 48, 1)).astype(np.float32)),
+            tf.constant(rng.integers(0, 5, batch).astype(np.int32)))
+    if use_fit:
+        ds = tf.data.Dataset.from_tensors(data).repeat(steps)
+        model.fit(ds.take(2), verbose=0)
+        t = time.perf_counter()
+        model.fit(ds, verbose=0)
+        return 1000 * (time.perf_counter() - t) / steps
+    step = tf.function(model.train_step)
+    for _ in range(2):
+        step(data)["loss"].numpy()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step(data)["loss"].numpy()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def inference(model: keras.Model, repeats: int = 50) -> dict[str, float]:
+    """Batch throughput and single-image latency: predict() against a compiled call."""
+    rng = np.random.default_rng(1)
+    batch = rng.integers(0, 256, (256, 48, 48, 1)).astype(np.float32)
+    one = batch[:1]
+    model.predict(batch, verbose=0)
+    t = time.perf_counter()
+    model.predict(batch, batch_size=256, verbose=0)
+    batch_rate = 256 / (time.perf_counter() - t)
+    compiled = tf.function(lambda x: model(x, training=False))
+    compiled(one)
+    results = {"batch images/s": batch_rate}
+    for name, call in (("predict() ms", lambda: model.predict(one, verbose=0)),
+                       ("eager call ms", lambda: model(one, training=False).numpy()),
+                       ("compiled call ms", lambda: compiled(one).numpy())):
+        call()
+        t = time.perf_counter()
+        for _ in range(repeats):
+            call()
+        results[f"single image, {name}"] = 1000 * (time.perf_counter() - t) / repeats
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=paper.HYPERPARAMETERS["batch_size"])
+    args = parser.parse_args()
+
+    peak = measured_peak_gflops()
+    train_flop = 3 * forward_flop_per_image()  # forward, plus two products of the same size backward
+    print(f"machine: {os.cpu_count()} cores, measured matmul peak {peak:.0f} GFLOP/s")
+    print(f"training step: {train_flop / 1e9:.3f} GFLOP per image (forward {forward_flop_per_image() / 1e9:.3f})")
+    print(f"batch {args.batch}, median of {args.steps} steps\n")
+
+    candidates = {
+        "A": (models.model_a, False),
+        "B, stock Keras BN": (lambda: models.model_b(fused_batch_norm=False), False),
+        "B, fused BN (ours)": (models.model_b, False),
+        "A, keras fit()": (models.model_a, True),
+        "B, stock, fit()": (lambda: models.model_b(fused_batch_norm=False), True),
+    }
+    ms = {}
+    print(f"{'model':<20}{'ms/step':>10}{'images/s':>10}{'% of peak':>11}")
+    for name, (build, use_fit) in candidates.items():
+        keras.utils.set_random_seed(0)
+        ms[name] = ms_per_step(build(), args.batch, args.steps, use_fit)
+        rate = 1000 * args.batch / ms[name]
+        print(f"{name:<20}{ms[name]:>10.0f}{rate:>10.0f}{100 * rate * train_flop / 1e9 / peak:>10.0f}%")
+    print(f"\nratio B/A: stock {ms['B, stock Keras BN'] / ms['A']:.2f}, ours {ms['B, fused BN (ours)'] / ms['A']:.2f}"
+          f" (parameters A {models.count_params(models.model_a())['total']:,}, "
+          f"B {models.count_params(models.model_b())['total']:,} either way)")
+    print(f"keras fit() instead of the compiled train_step: A {ms['A, keras fit()'] / ms['A']:.2f}x, "
+          f"B stock {ms['B, stock, fit()'] / ms['B, stock Keras BN']:.2f}x the time")
+
+    print("\nshipped model (inference):")
+    for name, value in inference(models.load_pretrained()).items():
+        print(f"  {name:<32}{value:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

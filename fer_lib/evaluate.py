@@ -1,0 +1,147 @@
+"""From a trained model or a run's history to the paper's tables and our own checks.
+
+Table V's "stage k" is the k-th epoch counted from 0 (stage 0 = epoch 1), as
+Keras' logs print them; Table VI is Model B's validation accuracy after 50,
+100 and 200 epochs. Accuracies are fractions here and percentages only where
+a table puts them beside the paper's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_lib import paper
+from fer_lib.data import Split
+
+N_CLASSES = len(paper.CLASSES)
+
+
+def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (n, 5) for uint8 images (n, 48, 48)."""
+    if x.ndim != 3 or x.shape[1:] != (48, 48):
+        raise ValueError(f"expected images of shape (n, 48, 48), got {x.shape}")
+    return np.asarray(model.predict(x[..., None].astype(np.float32), batch_size=batch_size, verbose=0))
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
+    """Counts with true classes as rows and predicted classes as columns."""
+    counts = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return pd.DataFrame(counts, index=pd.Index(paper.CLASSES, name="true"),
+                        columns=pd.Index(paper.CLASSES, name="predicted"))
+
+
+def per_class_scores(confusion: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall, F1 and support for each class."""
+    counts = confusion.to_numpy()
+    hits = np.diag(counts).astype(float)
+    predicted, actual = counts.sum(axis=0), counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(actual > 0, hits / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": actual},
+                        index=pd.Index(paper.CLASSES, name="class"))
+
+
+def evaluate(model, split: Split) -> dict:
+    """Accuracy, per-class scores and the confusion matrix of a model on one split."""
+    probs = predict_proba(model, split.x)
+    y_pred = probs.argmax(axis=1)
+    confusion = confusion_matrix(split.y, y_pred)
+    return {
+        "split": split.name,
+        "n": len(split),
+        "accuracy": float((y_pred == split.y).mean()),
+        "per_class": per_class_scores(confusion),
+        "confusion": confusion,
+        "probabilities": probs,
+    }
+
+
+def most_confident_mistakes(result: dict, split: Split, k: int = 12) -> pd.DataFrame:
+    """The k wrong predictions the model was surest of: often label noise, sometimes the model."""
+    probs = result["probabilities"]
+    y_pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(y_pred != split.y)
+    top = wrong[np.argsort(-probs[wrong, y_pred[wrong]])][:k]
+    return pd.DataFrame({
+        "index": top,
+        "id": split.ids[top],
+        "true": [paper.CLASSES[i] for i in split.y[top]],
+        "predicted": [paper.CLASSES[i] for i in y_pred[top]],
+        "confidence": probs[top, y_pred[top]],
+    })
+
+
+# --- The paper's tables from a history ------------------------------------------------
+def table_v(history: pd.DataFrame, stages: tuple[int, ...] = (0, 1, 98, 99)) -> pd.DataFrame:
+    """Training and validation accuracy (%) at the given stages, with AVG, MAX and MIN
+    over all epochs run; stages not reached yet are left out."""
+    pct = history.set_index(history["epoch"] - 1)[["accuracy", "val_accuracy"]] * 100
+    rows = {stage: pct.loc[stage] for stage in stages if stage in pct.index}
+    rows.update({"AVG": pct.mean(), "MAX": pct.max(), "MIN": pct.min()})
+    table = pd.DataFrame(rows).T
+    table.columns = ["train", "validation"]
+    table.index.name = "stage"
+    return table
+
+
+def table_v_beside_paper(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Table V, ours beside the paper's, one column pair per model."""
+    columns = {}
+    for model, history in histories.items():
+        ours = table_v(history)
+        theirs = pd.DataFrame(paper.TABLE_V[model], index=["train", "validation"]).T
+        for which in ("train", "validation"):
+            columns[(f"Model {model}", which, "paper")] = theirs[which]
+            columns[(f"Model {model}", which, "ours")] = ours[which]
+    return pd.DataFrame(columns).reindex(list(paper.TABLE_V["A"]))
+
+
+def table_vi(history: pd.DataFrame) -> pd.DataFrame:
+    """Model B's validation accuracy (%) after 50, 100 and 200 epochs, ours beside the paper's."""
+    by_epoch = history.set_index("epoch")["val_accuracy"] * 100
+    return pd.DataFrame(
+        {"paper": pd.Series(paper.TABLE_VI),
+         "ours": pd.Series({e: by_epoch.get(e, np.nan) for e in paper.TABLE_VI})},
+    ).rename_axis("epochs")
+
+
+def table_iv(history: pd.DataFrame, last: int = 10) -> pd.DataFrame:
+    """Seconds per epoch, ms per step and training loss over the last ``last`` epochs."""
+    return history.tail(last)[["epoch", "seconds", "ms_per_step", "loss"]].reset_index(drop=True)
+
+
+def train_val_gap(history: pd.DataFrame, last: int = 1) -> float:
+    """Training minus validation accuracy, in points, averaged over the last epochs:
+    the quantity the paper's overfitting claim rests on (6.7 for A, 0.7 for B)."""
+    tail = history.tail(last)
+    return float((tail["accuracy"] - tail["val_accuracy"]).mean() * 100)
+
+
+# --- A whole run ----------------------------------------------------------------------------
+def evaluate_run(model, split: Split, history: pd.DataFrame, out: str | os.PathLike | None = None) -> dict:
+    """The summary the notebooks and the README quote, written to ``evaluation.json``."""
+    result = evaluate(model, split)
+    summary = {
+        "split": split.name,
+        "n": result["n"],
+        "epochs": int(history["epoch"].max()),
+        "accuracy": result["accuracy"],
+        "per_class": result["per_class"].round(4).to_dict(orient="index"),
+        "confusion": result["confusion"].to_numpy().tolist(),
+        "classes": list(paper.CLASSES),
+        "train_val_gap_last_epoch": train_val_gap(history),
+        "train_val_gap_last_10": train_val_gap(history, 10),
+        "best_val_accuracy": float(history["val_accuracy"].max()),
+        "best_epoch": int(history.loc[history["val_accuracy"].idxmax(), "epoch"]),
+    }
+    if out is not None:
+        Path(out).write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The README's two commands, for a fresh machine that has only Python 3.10+:
+
+    python3 tasks.py book   # build the Jupyter Book (runs the data and model checks first)
+    python3 tasks.py test   # run the whole test suite
+
+Each creates the virtual environment ``.venv`` on first use (and refreshes it
+when pyproject.toml changes), then runs inside it. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+EXTRAS = "book,webcam,download,dev"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def run(*cmd: str | Path, env: dict | None = None) -> None:
+    print("+", " ".join(map(str, cmd)), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, env={**os.environ, **(env or {})})
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with all extras, once per pyproject.toml."""
+    stamp = VENV / ".installed"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == want:
+        return
+    if not (BIN / "python").exists():
+        run(sys.executable, "-m", "venv", VENV)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", f".[{EXTRAS}]")
+    stamp.write_text(want)
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium; install it where we may."""
+    if CHROMIUM.exists() or shutil.which("apt-get") is None or os.geteuid() != 0:
+        return
+    run("apt-get", "update", "-qq")
+    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-dejavu-core")
+
+
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+
+
+def book() -> None:
+    ensure_venv()
+    run(BIN / "fer-lib", "data", env=QUIET)
+    run(BIN / "fer-lib", "models", env=QUIET)
+    if (ROOT / "_toc.yml").exists():
+        run(BIN / "jupyter-book", "build", "-W", "-n", "--keep-going", ".", env=QUIET)
+        print(f"\nThe book: {ROOT / '_build' / 'html' / 'index.html'}")
+
+
+def test() -> None:
+    ensure_venv()
+    ensure_chromium()
+    run(BIN / "ruff", "check", ".")
+    targets = ["tests"] + (["--nbval-lax", "notebooks"] if any((ROOT / "notebooks").glob("*.ipynb")) else [])
+    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", *targets, env={**QUIET, "FER_PROFILE": "smoke"})
+
+
+if __name__ == "__main__":
+    commands = {"book": book, "test": test}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: python3 tasks.py {{{'|'.join(commands)}}}")
+    try:
+        commands[sys.argv[1]]()
+    except subprocess.CalledProcessError as err:
+        sys.exit(err.returncode)

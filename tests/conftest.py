@@ -1,0 +1,121 @@
+"""Shared fixtures: tiny FER-2013 releases that the tests synthesize, and the real data when present."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from fer_lib import data
+
+TINY_PER_CLASS = {"Training": 3, "PublicTest": 1, "PrivateTest": 2}
+
+
+def tiny_rows(per_class: dict[str, int] = TINY_PER_CLASS, seed: int = 0) -> list[tuple[int, np.ndarray, str]]:
+    """(emotion code, 48x48 uint8 image, usage) for every class and usage."""
+    rng = np.random.default_rng(seed)
+    return [
+        (code, rng.integers(0, 256, (48, 48), dtype=np.uint8), usage)
+        for usage, n in per_class.items()
+        for code in range(len(data.FER_CLASSES))
+        for _ in range(n)
+    ]
+
+
+def csv_text(rows) -> str:
+    lines = ["emotion,pixels,Usage"]
+    lines += [f"{code},{' '.join(map(str, image.ravel()))},{usage}" for code, image, usage in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: Path, rows, gz: bool = False) -> Path:
+    text = csv_text(rows).encode()
+    path.write_bytes(gzip.compress(text) if gz else text)
+    return path
+
+
+def write_folder(root: Path, rows, suffix: str = ".png") -> Path:
+    """The Kaggle folder layout. PNG by default, so pixels survive exactly."""
+    for i, (code, image, usage) in enumerate(rows):
+        split_dir = "train" if usage == "Training" else "test"
+        folder = root / split_dir / data.FER_CLASSES[code]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{usage}_{i}{suffix}"), image)
+    return root
+
+
+def write_checksums(root: Path) -> None:
+    lines = [
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "SHA256SUMS"
+    ]
+    (root / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache folder, and no FER2013_DIR from the caller's shell."""
+    monkeypatch.setenv("FER_LIB_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("FER2013_DIR", raising=False)
+    monkeypatch.delenv("FER2013_DOWNLOAD", raising=False)
+
+
+@pytest.fixture
+def rows():
+    return tiny_rows()
+
+
+@pytest.fixture
+def tiny_csv(tmp_path, rows) -> Path:
+    return write_csv(tmp_path / "fer2013.csv", rows)
+
+
+@pytest.fixture
+def tiny_folder(tmp_path, rows) -> Path:
+    return write_folder(tmp_path / "fer2013", rows)
+
+
+def _real_source(name: str) -> Path | None:
+    path = data.repository_root().parent / "shared" / name
+    return path if path.exists() else None
+
+
+def _require(name: str) -> Path:
+    path = _real_source(name)
+    if path is None:
+        if os.environ.get("FER_REQUIRE_DATA") == "1":
+            pytest.fail(f"FER_REQUIRE_DATA=1 but {name} is missing beside the repository")
+        pytest.skip(f"real data {name} not found beside the repository")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_csv_dir() -> Path:
+    return _require("fer2013-csv")
+
+
+@pytest.fixture(scope="session")
+def real_folder_dir() -> Path:
+    return _require("fer2013")
+
+
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory) -> Path:
+    """One cache folder for the real data, shared by the whole test session."""
+    return tmp_path_factory.mktemp("real-cache")
+
+
+@pytest.fixture(scope="session")
+def real_csv_data(real_csv_dir, real_cache):
+    """The full challenge CSV, parsed once per test session."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("FER_LIB_CACHE", str(real_cache))
+        return data.load_fer2013(real_csv_dir, progress=False)

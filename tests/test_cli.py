@@ -1,0 +1,34 @@
+"""The command line on tiny data: what a user sees, including the errors."""
+
+from __future__ import annotations
+
+from fer_lib import cli, paper
+
+
+def test_data_prints_table_one_beside_the_paper(tiny_csv, capsys):
+    assert cli.main(["data", "--path", str(tiny_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "release:  csv (original pixels)" in out
+    for name in paper.CLASSES:
+        assert name in out
+    assert f"training {paper.TRAIN_RECORDS} (ours 15, {15 - paper.TRAIN_RECORDS:+d})" in out
+
+
+def test_data_verify_and_skip(tmp_path, tiny_folder, capsys):
+    (tiny_folder / "train" / "happy" / "notes.txt").write_text("x")
+    assert cli.main(["data", "--path", str(tiny_folder), "--verify"]) == 2
+    assert "not an image file" in capsys.readouterr().err
+    assert cli.main(["data", "--path", str(tiny_folder), "--on-error", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert "1 skipped" in out and "notes.txt" in out and "histogram-equalized" in out
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["data", "--path", str(tmp_path / "nowhere")]) == 2
+    assert "holds no FER-2013 release" in capsys.readouterr().err
+
+
+def test_models_matches_paper(capsys):
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "model A: 1,195,205 parameters" in out and "model B: 1,197,637" in out and "DIFFERENT" not in out

@@ -1,0 +1,52 @@
+"""The paper's tables from histories, and the scores from predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_lib import evaluate, paper
+
+
+def _history(epochs: int) -> pd.DataFrame:
+    e = np.arange(1, epochs + 1)
+    return pd.DataFrame({"epoch": e, "loss": 1 / e, "accuracy": 0.3 + e / 1000, "val_loss": 1 / e,
+                         "val_accuracy": 0.25 + e / 1000, "seconds": 10.0, "ms_per_step": 50.0})
+
+
+def test_table_v_stages_are_zero_based_epochs():
+    table = evaluate.table_v(_history(100))
+    assert table.loc[0, "train"] == pytest.approx(30.1) and table.loc[99, "validation"] == pytest.approx(35.0)
+    assert table.loc["MAX", "train"] == pytest.approx(40.0) and table.loc["MIN", "validation"] == pytest.approx(25.1)
+    assert table.loc["AVG", "train"] == pytest.approx(35.05)
+    assert list(evaluate.table_v(_history(5)).index) == [0, 1, "AVG", "MAX", "MIN"]  # stages not reached
+
+
+def test_table_v_beside_paper_and_table_vi():
+    both = evaluate.table_v_beside_paper({"A": _history(100), "B": _history(100)})
+    assert both.loc[0, ("Model A", "train", "paper")] == paper.TABLE_V["A"][0][0]
+    vi = evaluate.table_vi(_history(120))
+    assert vi.loc[100, "ours"] == pytest.approx(35.0) and np.isnan(vi.loc[200, "ours"])
+    assert vi.loc[200, "paper"] == paper.TABLE_VI[200]
+
+
+def test_gap_and_table_iv():
+    h = _history(30)
+    assert evaluate.train_val_gap(h) == pytest.approx(5.0)
+    assert evaluate.table_iv(h)["epoch"].tolist() == list(range(21, 31))
+
+
+def test_confusion_and_scores():
+    y_true = np.array([0, 0, 1, 1, 2, 3, 4, 4])
+    y_pred = np.array([0, 1, 1, 1, 2, 3, 4, 0])
+    cm = evaluate.confusion_matrix(y_true, y_pred)
+    assert cm.loc["angry", "happy"] == 1 and cm.to_numpy().sum() == 8
+    scores = evaluate.per_class_scores(cm)
+    assert scores.loc["angry", "precision"] == pytest.approx(0.5) and scores.loc["happy", "recall"] == 1.0
+    assert scores.loc["shock", "recall"] == pytest.approx(0.5) and scores["support"].sum() == 8
+
+
+def test_predict_validates_shape():
+    with pytest.raises(ValueError, match=r"\(n, 48, 48\)"):
+        evaluate.predict_proba(None, np.zeros((2, 64, 64), np.uint8))

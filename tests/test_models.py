@@ -1,0 +1,159 @@
+"""Models A and B against Tables II and III, and our fused batch normalization against Keras'."""
+
+from __future__ import annotations
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fer_lib import models, paper
+
+
+@pytest.fixture(scope="module")
+def model_a():
+    return models.model_a()
+
+
+@pytest.fixture(scope="module")
+def model_b():
+    return models.model_b()
+
+
+def test_parameter_counts_equal_the_papers(model_a, model_b):
+    assert models.count_params(model_a) == {
+        "total": paper.MODEL_A_TOTAL_PARAMS, "trainable": paper.MODEL_A_TOTAL_PARAMS, "non_trainable": 0,
+    }
+    assert models.count_params(model_b) == {
+        "total": paper.MODEL_B_TOTAL_PARAMS,
+        "trainable": paper.MODEL_B_TOTAL_PARAMS - paper.MODEL_B_NON_TRAINABLE_PARAMS,
+        "non_trainable": paper.MODEL_B_NON_TRAINABLE_PARAMS,
+    }
+
+
+def test_the_papers_printed_trainable_counts_are_typos():
+    assert paper.MODEL_A_TRAINABLE_PARAMS_PRINTED != paper.MODEL_A_TOTAL_PARAMS - paper.MODEL_A_NON_TRAINABLE_PARAMS
+    assert paper.MODEL_B_TRAINABLE_PARAMS_PRINTED != paper.MODEL_B_TOTAL_PARAMS - paper.MODEL_B_NON_TRAINABLE_PARAMS
+    assert sum(p for _, _, p in paper.TABLE_II_MODEL_A) == paper.MODEL_A_TOTAL_PARAMS
+    assert sum(p for _, _, p in paper.TABLE_III_MODEL_B) == paper.MODEL_B_TOTAL_PARAMS
+
+
+@pytest.mark.parametrize(
+    ("builder", "table"), [("model_a", paper.TABLE_II_MODEL_A), ("model_b", paper.TABLE_III_MODEL_B)]
+)
+def test_every_layer_matches_the_table(builder, table, request):
+    model = request.getfixturevalue(builder)
+    for name, shape, params in table:
+        layer = model.get_layer(name)
+        assert tuple(layer.output.shape[1:]) == shape, name
+        assert layer.count_params() == params, name
+
+
+def test_model_b_layer_order(model_b):
+    kinds = [type(layer).__name__ for layer in model_b.layers[2:7]]
+    assert kinds == ["Conv2D", "BatchNormalization", "Activation", "MaxPooling2D", "Dropout"]
+    dense_block = [type(layer).__name__ for layer in model_b.layers if "_5" in layer.name]
+    assert dense_block == ["BatchNormalization", "Activation", "Dropout"]
+    rates = {layer.name: layer.rate for layer in model_b.layers if isinstance(layer, keras.layers.Dropout)}
+    assert rates["dropout_1"] == models.CONV_DROPOUT and rates["dropout_6"] == models.DENSE_DROPOUT
+
+
+def test_models_take_raw_pixels(model_a):
+    assert model_a.input.shape[1:] == (48, 48, 1)
+    rescale = model_a.get_layer("rescale")
+    assert rescale.scale == pytest.approx(1 / 255)
+    probs = model_a.predict(np.full((2, 48, 48, 1), 255.0, np.float32), verbose=0)
+    assert probs.shape == (2, 5) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_dropout_rates_are_arguments():
+    model = models.model_b(conv_dropout=0.1, dense_dropout=0.3)
+    assert model.get_layer("dropout_4").rate == 0.1 and model.get_layer("dropout_5").rate == 0.3
+    with pytest.raises(ValueError, match="dropout"):
+        models.model_b(conv_dropout=1.0)
+    with pytest.raises(ValueError, match="unknown model"):
+        models.build_model("c")
+
+
+# --- The fused batch normalization is stock Keras' mathematics -------------------------
+def _pair(channels: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ours, stock = models.BatchNormalization(), keras.layers.BatchNormalization()
+    for layer in (ours, stock):
+        layer.build((None, 6, 6, channels))
+    weights = [rng.normal(1, 0.2, channels), rng.normal(0, 0.2, channels),
+               rng.normal(0, 0.1, channels), rng.uniform(0.5, 2, channels)]
+    for layer in (ours, stock):
+        layer.set_weights([w.astype(np.float32) for w in weights])
+    return ours, stock
+
+
+def test_fused_batch_norm_forward_backward_and_moving_statistics():
+    ours, stock = _pair(16)
+    x = tf.constant(np.random.default_rng(1).normal(3, 2, (8, 6, 6, 16)).astype(np.float32))
+    assert ours._can_fuse(x, True, None)
+    results = []
+    for layer in (ours, stock):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * tf.sin(y))  # any non-trivial function of the output
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        results.append((y.numpy(), [g.numpy() for g in grads], [w.numpy() for w in layer.non_trainable_weights]))
+    (y1, g1, m1), (y2, g2, m2) = results
+    np.testing.assert_allclose(y1, y2, rtol=1e-4, atol=1e-4)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    for a, b in zip(m1, m2):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_batch_norm_inference_is_keras():
+    ours, stock = _pair(8)
+    x = np.random.default_rng(2).normal(0, 1, (4, 6, 6, 8)).astype(np.float32)
+    assert not ours._can_fuse(x, False, None)
+    np.testing.assert_allclose(ours(x, training=False), stock(x, training=False), atol=1e-6)
+
+
+def test_model_b_train_step_equals_stock_keras():
+    """One training step of the whole Model B, ours against stock layers, from the same weights and masks.
+
+    Plain SGD, whose update is linear in the gradient: Adam's first step is
+    lr * sign(gradient), and the biases before a batch normalization have a
+    gradient that is zero up to rounding, so its sign is noise."""
+    x = np.random.default_rng(3).integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
+    y = np.arange(16) % 5
+    after = []
+    for fused in (True, False):
+        keras.utils.set_random_seed(7)
+        model = models.model_b(fused_batch_norm=fused)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        loss = model.train_on_batch(x, y)
+        after.append((loss, model.get_weights()))
+    (loss1, w1), (loss2, w2) = after
+    assert loss1 == pytest.approx(loss2, rel=1e-4)
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_model_with_fused_layer_saves_and_loads(tmp_path, model_b):
+    path = tmp_path / "b.keras"
+    model_b.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.get_layer("batch_normalization_1"), models.BatchNormalization)
+    x = np.random.default_rng(4).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model_b.predict(x, verbose=0), atol=1e-6)
+
+
+# --- OpenCV: the Viola-Jones cascade the live pipeline uses -------------------------------
+def test_haar_cascade_loads_and_finds_a_face():
+    from skimage import data as skdata
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    assert not cascade.empty()
+    grey = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2GRAY)
+    faces = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(48, 48))
+    assert len(faces) >= 1
+    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+    assert 150 < x + w / 2 < 260 and 50 < y + h / 2 < 160  # Eileen Collins' face in the 512x512 photograph

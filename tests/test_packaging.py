@@ -1,0 +1,61 @@
+"""The project's own files agree with each other: dependencies, commands, entry points."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs |= set(extra)
+    return reqs
+
+
+def _environment_requirements() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return {r for r in pip if not r.startswith("-e")}
+
+
+def test_environment_yml_and_pyproject_list_the_same_packages():
+    ours, theirs = _pyproject_requirements(), _environment_requirements()
+    assert ours == theirs, f"only in pyproject: {ours - theirs}; only in environment.yml: {theirs - ours}"
+
+
+def test_python_versions_agree():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert project["requires-python"] in python
+
+
+def test_pins_that_matter():
+    reqs = _pyproject_requirements()
+    assert "jupyter-book>=1.0.4,<2" in reqs  # 2.x is another tool
+    assert any(re.fullmatch(r"opencv-python-headless>=4\.\d+,<5", r) for r in reqs)  # 5.0 lacks CascadeClassifier
+
+
+def test_readme_gives_exactly_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```(?:bash|sh)\n(.*?)```", readme, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert commands == ["python3 tasks.py book", "python3 tasks.py test"]
+    assert "python3 tasks.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_command_line_entry_points():
+    out = subprocess.run([sys.executable, "-m", "fer_lib", "--help"], capture_output=True, text=True, check=True)
+    for command in ("data", "models", "train"):
+        assert command in out.stdout

@@ -1,0 +1,130 @@
+"""The runner on a synthesized data set: determinism, exact resume after SIGKILL, provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_rows, write_csv
+
+from fer_lib import data, train
+
+ROWS_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
+RESULT_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("small") / "fer2013.csv", tiny_rows(ROWS_PER_CLASS, seed=1))
+
+
+@pytest.fixture(scope="module")
+def small_data(small_csv):
+    return data.read_csv_release(small_csv, progress=False)
+
+
+def smoke(model="b", **kw):
+    return train.profile("smoke", model, **kw)
+
+
+def test_profiles():
+    paper_b = train.profile("paper", "b")
+    assert (paper_b.epochs, paper_b.batch_size, paper_b.learning_rate, paper_b.subset) == (200, 128, 1e-3, None)
+    assert train.profile("paper", "a").epochs == 100
+    assert train.profile("smoke", "a", epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="unknown profile"):
+        train.profile("fast")
+    with pytest.raises(ValueError, match="model"):
+        train.TrainConfig(model="c")
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    a = train.epoch_order(100, seed=0, epoch=5)
+    np.testing.assert_array_equal(a, train.epoch_order(100, seed=0, epoch=5))
+    assert not np.array_equal(a, train.epoch_order(100, seed=0, epoch=6))
+    assert not np.array_equal(a, train.epoch_order(100, seed=1, epoch=5))
+    assert sorted(a) == list(range(100))
+
+
+def test_same_seed_same_history(tmp_path, small_data):
+    h1 = train.fit(smoke(), tmp_path / "one", small_data, progress=False)
+    h2 = train.fit(smoke(), tmp_path / "two", small_data, progress=False)
+    assert [r["epoch"] for r in h1] == [1, 2]
+    t1, t2 = pd.DataFrame(h1)[RESULT_COLUMNS], pd.DataFrame(h2)[RESULT_COLUMNS]
+    pd.testing.assert_frame_equal(t1, t2)
+    h3 = train.fit(smoke(seed=1), tmp_path / "three", small_data, progress=False)
+    assert h3[0]["loss"] != h1[0]["loss"]
+
+
+def test_run_folder_contents(tmp_path, small_data):
+    out = tmp_path / "run"
+    train.fit(smoke("a"), out, small_data, progress=False)
+    history = train.read_history(out)
+    assert list(history.columns) == list(train.HISTORY_COLUMNS) and len(history) == 2
+    assert (history["ms_per_step"] > 0).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["model"] == "a" and manifest["config"]["seed"] == 0
+    assert manifest["data"]["sha256"] == small_data.checksum
+    segment = manifest["segments"][0]
+    for key in ("cpu", "cores", "tensorflow", "keras", "git_commit", "start", "end", "wall_seconds"):
+        assert key in segment
+    final = keras.models.load_model(out / train.FINAL_MODEL)
+    assert getattr(final, "optimizer", None) is None  # weights only, no optimizer state
+    assert (out / train.FINAL_MODEL).stat().st_size < 10e6
+
+
+def test_changed_settings_refuse_to_resume(tmp_path, small_data):
+    train.fit(smoke(), tmp_path, small_data, progress=False, stop_after=1)
+    with pytest.raises(ValueError, match="other settings"):
+        train.fit(smoke(seed=3), tmp_path, small_data, progress=False)
+
+
+def test_stop_after_and_resume_in_process(tmp_path, small_data):
+    whole = train.fit(smoke(epochs=3), tmp_path / "whole", small_data, progress=False)
+    train.fit(smoke(epochs=3), tmp_path / "parts", small_data, progress=False, stop_after=1)
+    assert len(train.read_history(tmp_path / "parts")) == 1
+    parts = train.fit(smoke(epochs=3), tmp_path / "parts", small_data, progress=False)
+    pd.testing.assert_frame_equal(pd.DataFrame(whole)[RESULT_COLUMNS], pd.DataFrame(parts)[RESULT_COLUMNS])
+
+
+def _train_command(csv, out, epochs):
+    return [sys.executable, "-m", "fer_lib", "train", "--profile", "smoke", "--model", "b", "--epochs", str(epochs),
+            "--data", str(csv), "--out", str(out), "--no-progress"]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_mid_epoch_gives_the_same_history(tmp_path, small_csv):
+    epochs = 4
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run(_train_command(small_csv, tmp_path / "whole", epochs), check=True, env=env, capture_output=True)
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_train_command(small_csv, out, epochs), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        history = out / "history.csv"
+        if history.exists() and len(history.read_text().splitlines()) >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the next epoch
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(train.read_history(out))
+    assert 2 <= done_before < epochs
+
+    subprocess.run(_train_command(small_csv, out, epochs), check=True, env=env, capture_output=True)
+    whole, resumed = train.read_history(tmp_path / "whole"), train.read_history(out)
+    assert len(resumed) == epochs
+    pd.testing.assert_frame_equal(whole[RESULT_COLUMNS], resumed[RESULT_COLUMNS], rtol=1e-6)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["first_epoch"] for s in manifest["segments"]] == [1, done_before + 1]

@@ -12,7 +12,9 @@ from fer_lib import paper
 
 def _quiet_tensorflow(threads: int | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if threads:
+    import keras
+
+    if threads and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)

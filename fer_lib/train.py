@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -185,20 +186,28 @@ def git_commit() -> str:
 def environment() -> dict:
     """Hardware and package versions: what a reader needs to weigh a timing."""
     import keras
-    import tensorflow as tf
 
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),
-        "tf_threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
         "numpy": np.__version__,
         "git_commit": git_commit(),
+        **_backend_versions(keras.backend.backend()),
     }
+
+
+def _backend_versions(backend: str) -> dict:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        return {"tensorflow": tf.__version__, "tf_threads": threads}
+    module = importlib.import_module(backend)  # jax, torch, ...
+    return {backend: getattr(module, "__version__", "unknown")}
 
 
 def _now() -> str:
@@ -248,21 +257,30 @@ def _step_functions(model):
     return tf.function(model.train_step), tf.function(model.test_step)
 
 
-def _run_epoch(model, steps, ds, test: bool) -> dict[str, float]:
+def _run_epoch(model, step, ds) -> dict[str, float]:
+    """One pass of a compiled step over a data set: the metrics' means over the pass."""
     for metric in model.metrics:
         metric.reset_state()
     logs = {}
     for batch in ds:
-        logs = steps[1 if test else 0](batch)
+        logs = step(batch)
     return {k: float(v) for k, v in logs.items()}
 
 
-def _train_one_epoch(model, steps, ds, val_ds) -> tuple[dict, dict]:
-    if steps[0] is None:  # a backend other than TensorFlow
-        logs = model.fit(ds, epochs=1, verbose=0).history
-        train = {k: v[-1] for k, v in logs.items()}
-        return train, model.evaluate(val_ds, verbose=0, return_dict=True)
-    return _run_epoch(model, steps, ds, test=False), _run_epoch(model, steps, val_ds, test=True)
+def _train_one_epoch(model, steps, train: fer_data.Split, val: fer_data.Split, order: np.ndarray,
+                     batch_size: int) -> tuple[dict, dict]:
+    """Train on ``train`` in the given order, then score ``val``: (train logs, val logs)."""
+    if steps[0] is not None:
+        return (_run_epoch(model, steps[0], _batches(train.x, train.y, batch_size, order)),
+                _run_epoch(model, steps[1], _batches(val.x, val.y, batch_size)))
+    # Other backends (JAX, PyTorch): Keras' own loop over arrays, in our order.
+    def arrays(x, y):
+        return x[..., None].astype(np.float32), y.astype(np.int32)
+
+    logs = model.fit(*arrays(train.x[order], train.y[order]), batch_size=batch_size, shuffle=False, epochs=1,
+                     verbose=0).history
+    val_logs = model.evaluate(*arrays(val.x, val.y), batch_size=batch_size, verbose=0, return_dict=True)
+    return {k: float(v[-1]) for k, v in logs.items()}, {k: float(v) for k, v in val_logs.items()}
 
 
 def fit(
@@ -279,7 +297,6 @@ def fit(
     run stays resumable): a way to spread a long run over sessions.
     """
     import keras
-    import tensorflow as tf
     from tqdm.auto import tqdm
 
     from fer_lib import models
@@ -287,7 +304,10 @@ def fit(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, config)
-    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     data = data if data is not None else fer_data.load_fer2013(progress=progress)
     train = _subset(data.split(config.train_split), config.subset, config.seed)
     val = _subset(data.split(config.val_split), config.subset, config.seed + 1)
@@ -302,7 +322,6 @@ def fit(
     history: list[dict] = state["history"]
     _write_history(out, history)  # drop rows past the checkpoint, if any
     steps = _step_functions(model)
-    val_ds = _batches(val.x, val.y, config.batch_size)
     n_steps = -(-len(train) // config.batch_size)
     last = min(config.epochs, stop_after) if stop_after is not None else config.epochs
     segment = {"start": _now(), "first_epoch": state["epochs_done"] + 1, **environment()}
@@ -311,9 +330,9 @@ def fit(
     bar = tqdm(total=config.epochs, initial=state["epochs_done"], desc=f"model {config.model}", unit="epoch",
                disable=not progress)
     for epoch in range(state["epochs_done"] + 1, last + 1):
-        ds = _batches(train.x, train.y, config.batch_size, epoch_order(len(train), config.seed, epoch))
+        order = epoch_order(len(train), config.seed, epoch)
         t0 = time.perf_counter()
-        train_logs, val_logs = _train_one_epoch(model, steps, ds, val_ds)
+        train_logs, val_logs = _train_one_epoch(model, steps, train, val, order, config.batch_size)
         seconds = time.perf_counter() - t0
         history.append(
             {

@@ -387,6 +387,48 @@ def read_history(run_dir: str | os.PathLike):
     return pd.read_csv(Path(run_dir) / "history.csv")
 
 
+@dataclass(frozen=True)
+class Run:
+    """A run folder as the notebooks and commands read it: finished or in progress."""
+
+    path: Path
+    config: TrainConfig
+    manifest: dict
+    history: object  # pandas.DataFrame, one row per finished epoch
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    @property
+    def complete(self) -> bool:
+        return self.epochs_done == self.config.epochs
+
+    @property
+    def weights_file(self) -> Path:
+        """The final model once the run is complete, else the last checkpoint's."""
+        final = self.path / FINAL_MODEL
+        return final if final.exists() else self.path / CHECKPOINT / "model.keras"
+
+    @property
+    def model(self):
+        import keras
+
+        from fer_lib import models  # noqa: F401  (registers the fused batch normalization layer)
+
+        return keras.models.load_model(self.weights_file, compile=False)
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run folder; a clear error when it is not one."""
+    path = Path(run_dir)
+    for name in ("manifest.json", "history.csv"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path} is not a run folder: {name} is missing")
+    manifest = json.loads((path / "manifest.json").read_text())
+    return Run(path, TrainConfig(**manifest["config"]), manifest, read_history(path))
+
+
 def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> dict:
     """Copy a run's latest weights into the package as the shipped model, with
     metadata that says what they are (epochs so far, accuracy, data, commit).
@@ -396,19 +438,14 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
     """
     import hashlib
 
-    import keras
-
     from fer_lib import models
 
-    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    manifest = run.manifest
     dest = Path(dest) if dest is not None else models.PRETRAINED
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    history = read_history(run_dir)
-    final = run_dir / FINAL_MODEL
-    model = keras.models.load_model(final if final.exists() else run_dir / CHECKPOINT / "model.keras")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_final(model, dest)
-    last = history.iloc[-1]
+    save_final(run.model, dest)
+    last = run.history.iloc[-1]
     meta = {
         "model": f"model_{manifest['config']['model']}",
         "classes": list(paper.CLASSES),
@@ -424,7 +461,7 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
         "config": manifest["config"],
         "data_sha256": manifest["data"]["sha256"],
         "git_commit": manifest["segments"][-1]["git_commit"],
-        "run": run_dir.as_posix(),
+        "run": run.path.as_posix(),
         "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
     }
     tmp = dest.with_suffix(".json.tmp")

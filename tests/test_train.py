@@ -138,3 +138,29 @@ def test_resume_after_sigkill_mid_epoch_gives_the_same_history(tmp_path, small_c
     pd.testing.assert_frame_equal(whole[RESULT_COLUMNS], resumed[RESULT_COLUMNS], rtol=1e-6)
     manifest = json.loads((out / "manifest.json").read_text())
     assert [s["first_epoch"] for s in manifest["segments"]] == [1, done_before + 1]
+
+
+def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
+    from fer_lib import cli, models
+
+    out = tmp_path / "run"
+    train.fit(smoke(epochs=2), out, small_data, progress=False, stop_after=1)
+    run = train.load_run(out)
+    assert (run.epochs_done, run.complete, run.weights_file.parent.name) == (1, False, train.CHECKPOINT)
+
+    assert cli.main(["evaluate", str(out), "--data", str(small_csv)]) == 0
+    summary = json.loads((out / "evaluation.json").read_text())
+    assert summary["epochs"] == 1 and summary["n"] == 60 and len(summary["confusion"]) == 5
+    assert sum(map(sum, summary["confusion"])) == 60
+    assert "after 1 of 2 epochs" in capsys.readouterr().out
+
+    meta = train.export_pretrained(out, tmp_path / "shipped.keras")
+    assert (meta["epochs_trained"], meta["epochs_planned"], meta["complete"]) == (1, 2, False)
+    shipped = models.load_pretrained(tmp_path / "shipped.keras")
+    x = small_data.split("val").x[:4, ..., None].astype("float32")
+    np.testing.assert_allclose(shipped.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json is missing"):
+        train.load_run(tmp_path)

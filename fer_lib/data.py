@@ -325,6 +325,24 @@ def _fit_size(image: np.ndarray, where: str, resize: bool, problems: _Problems) 
     return None
 
 
+def _assemble(kept: list[tuple[np.ndarray, int, int, str]], release: str, source: Path, checksum: str,
+              problems: _Problems) -> FER2013:
+    """One FER2013 from the (image, code, usage index, id) items a reader kept."""
+    if not kept:
+        raise DataError(f"{source}: no usable images")
+    images, labels, usages, ids = zip(*kept)
+    return FER2013(
+        images=np.stack(images),
+        labels=np.array(labels, dtype=np.int8),
+        usage=np.array(usages, dtype=np.int8),
+        ids=np.array(ids),
+        release=release,
+        source=str(source),
+        checksum=checksum,
+        skipped=tuple(problems.items),
+    )
+
+
 # --- The challenge CSV ----------------------------------------------------------
 def _open_text(path: Path, raw: bytes) -> io.TextIOBase:
     if raw[:2] == b"\x1f\x8b":
@@ -374,7 +392,7 @@ def read_csv_release(
     if header is None:
         raise DataError(f"{path}: the file is empty")
     cols = _csv_columns(header, path)
-    images, labels, usages, ids = [], [], [], []
+    kept: list[tuple[np.ndarray, int, int, str]] = []
     rows = tqdm(reader, desc=f"read {path.name}", unit=" rows", total=OFFICIAL_TOTAL, disable=not progress)
     for row_index, row in enumerate(rows):
         where = f"{path}: row {row_index} (line {row_index + 2})"
@@ -391,22 +409,8 @@ def read_csv_release(
         image = _parse_pixels(row[cols["pixels"]], where, resize, problems)
         if image is None:
             continue
-        images.append(image)
-        labels.append(int(emotion))
-        usages.append(USAGES.index(usage))
-        ids.append(f"row {row_index}")
-    if not images:
-        raise DataError(f"{path}: no usable rows")
-    return FER2013(
-        images=np.stack(images),
-        labels=np.array(labels, dtype=np.int8),
-        usage=np.array(usages, dtype=np.int8),
-        ids=np.array(ids),
-        release=RELEASE_CSV,
-        source=str(path),
-        checksum=_sha256(raw),
-        skipped=tuple(problems.items),
-    )
+        kept.append((image, int(emotion), USAGES.index(usage), f"row {row_index}"))
+    return _assemble(kept, RELEASE_CSV, path, _sha256(raw), problems)
 
 
 # --- The image-folder release ---------------------------------------------------
@@ -474,7 +478,8 @@ def read_folder_release(
     problems = _Problems(on_error)
     entries = list(_folder_files(root, problems))
     expected = read_checksums(root)
-    images, labels, usages, ids, digests = [], [], [], [], {}
+    kept: list[tuple[np.ndarray, int, int, str]] = []
+    digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         decoded = pool.map(_decode, [file for file, _, _ in entries])
         for (file, label, usage), (data, image, reason) in tqdm(
@@ -488,25 +493,11 @@ def read_folder_release(
                 problems(str(file), reason)
             if image is None:
                 continue
-            images.append(image)
-            labels.append(label)
-            usages.append(usage)
-            ids.append(rel)
+            kept.append((image, label, usage, rel))
     if expected:
         _check_digests(root, expected, digests)
-    if not images:
-        raise DataError(f"{root}: no usable images")
     listing = "".join(f"{digests[k]}  {k}\n" for k in sorted(digests))
-    return FER2013(
-        images=np.stack(images),
-        labels=np.array(labels, dtype=np.int8),
-        usage=np.array(usages, dtype=np.int8),
-        ids=np.array(ids),
-        release=RELEASE_FOLDER,
-        source=str(root),
-        checksum=_sha256(listing.encode()),
-        skipped=tuple(problems.items),
-    )
+    return _assemble(kept, RELEASE_FOLDER, root, _sha256(listing.encode()), problems)
 
 
 # --- Official counts --------------------------------------------------------------

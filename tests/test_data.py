@@ -337,3 +337,10 @@ def test_official_counts_are_checked():
         data.check_official_counts(wrong)
     assert "Training/angry: 3994 images, official 3995" in str(err.value)
     assert "Training/happy: 7216 images, official 7215" in str(err.value)
+
+
+def test_nothing_usable_is_an_error(tmp_path):
+    path = tmp_path / "all_bad.csv"
+    path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
+    with pytest.raises(data.DataError, match="no usable images"):
+        data.read_csv_release(path, on_error="skip", progress=False)

@@ -609,3 +609,53 @@ def load_fer2013(
         if cached is not None:
             _save_cache(cached, data)
     return data
+
+
+# --- FER+ crowd labels --------------------------------------------------------------------
+#: FER+'s vote columns (Barsoum et al., 2016), ten taggers per image.
+FERPLUS_VOTES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+                 "unknown", "NF")
+#: FER+'s names of the paper's five classes, in paper.CLASSES order.
+FERPLUS_PAPER_CLASSES = ("anger", "happiness", "neutral", "sadness", "surprise")
+
+
+def locate_ferplus(path: str | os.PathLike | None = None) -> Path:
+    """The FER+ folder: ``path``, ``FERPLUS_DIR``, ``../shared/ferplus`` or the user cache."""
+    candidates = [path, os.environ.get("FERPLUS_DIR"), repository_root().parent / "shared" / "ferplus",
+                  cache_dir() / "ferplus"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "fer2013new.csv").is_file():
+            return Path(candidate)
+    raise DataNotFoundError(
+        "FER+ labels were not found: pass a folder holding fer2013new.csv, set FERPLUS_DIR, or put "
+        f"https://github.com/microsoft/FERPlus's fer2013new.csv in {cache_dir() / 'ferplus'}"
+    )
+
+
+def ferplus_votes(ids: np.ndarray, release: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """FER+ vote counts for the images ``ids`` of a release, one row each, in order;
+    all zero where FER+ has no image for it."""
+    folder = locate_ferplus(path)
+    if release == RELEASE_CSV:
+        votes = pd.read_csv(folder / "fer2013new.csv")
+        rows = np.array([int(i.split()[1]) for i in ids], dtype=np.int64)
+        table = votes.loc[rows, list(FERPLUS_VOTES)]
+    elif release == RELEASE_FOLDER:
+        votes = pd.read_csv(folder / "kaggle_folder_votes.csv").set_index("file")
+        table = votes.reindex(ids)[list(FERPLUS_VOTES)]
+    else:
+        raise ValueError(f"unknown release {release!r}")
+    return table.fillna(0).astype(np.int64).reset_index(drop=True)
+
+
+def ferplus_majority(ids: np.ndarray, release: str, path: str | os.PathLike | None = None) -> np.ndarray:
+    """The FER+ label in paper.CLASSES order (0-4) where the taggers' strict plurality
+    is one of the five classes; -1 where it is another class, a tie, or no image."""
+    votes = ferplus_votes(ids, release, path).to_numpy()
+    top = votes.max(axis=1)
+    unique = (votes == top[:, None]).sum(axis=1) == 1
+    winner = votes.argmax(axis=1)
+    to_paper = np.full(len(FERPLUS_VOTES), -1)
+    for label, name in enumerate(FERPLUS_PAPER_CLASSES):
+        to_paper[FERPLUS_VOTES.index(name)] = label
+    return np.where(unique & (top > 0), to_paper[winner], -1)

@@ -344,3 +344,32 @@ def test_nothing_usable_is_an_error(tmp_path):
     path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
     with pytest.raises(data.DataError, match="no usable images"):
         data.read_csv_release(path, on_error="skip", progress=False)
+
+
+# --- FER+ ---------------------------------------------------------------------------------
+def _votes_file(folder, rows):
+    folder.mkdir(exist_ok=True)
+    header = "Usage,Image name," + ",".join(data.FERPLUS_VOTES)
+    lines = [header] + [f"Training,fer{i:07d}.png," + ",".join(map(str, r)) for i, r in enumerate(rows)]
+    (folder / "fer2013new.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_ferplus_majority_rules(tmp_path):
+    #            neu hap sur sad ang dis fea con unk NF
+    rows = [[0, 0, 0, 0, 9, 1, 0, 0, 0, 0],   # anger -> angry (0)
+            [6, 4, 0, 0, 0, 0, 0, 0, 0, 0],   # neutral -> normal (2)
+            [0, 0, 0, 0, 0, 0, 8, 0, 2, 0],   # fear: not one of the five
+            [5, 5, 0, 0, 0, 0, 0, 0, 0, 0],   # a tie
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],   # no image
+            [0, 0, 7, 0, 0, 0, 0, 0, 0, 3]]   # surprise -> shock (4)
+    folder = _votes_file(tmp_path / "ferplus", rows)
+    ids = np.array([f"row {i}" for i in (5, 0, 1, 2, 3, 4)])
+    np.testing.assert_array_equal(data.ferplus_majority(ids, data.RELEASE_CSV, folder), [4, 0, 2, -1, -1, -1])
+    assert data.ferplus_votes(ids[:1], data.RELEASE_CSV, folder)["surprise"].tolist() == [7]
+
+
+def test_ferplus_not_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    with pytest.raises(data.DataNotFoundError, match="FERPlus"):
+        data.locate_ferplus()

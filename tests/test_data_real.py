@@ -64,3 +64,16 @@ def test_folder_release_is_the_equalized_csv(real_folder_dir, real_csv_dir, real
     raw = [np.abs(real_csv_data.images[row].astype(int) - folder.images[position[file]]).mean()
            for row, file in zip(original["row"], original["kaggle_file"])]
     assert np.median(raw) > 2 * np.median(errors)  # the releases really differ
+
+
+def test_ferplus_agrees_with_fer2013_about_three_times_in_four(real_csv_data, real_folder_dir):
+    """The FER+ README: on the five-class PrivateTest, FER-2013's label agrees with the FER+
+    majority for about 75% of the images whose majority is one of the five classes."""
+    val = real_csv_data.split("val")
+    majority = data.ferplus_majority(val.ids, data.RELEASE_CSV)
+    known = majority >= 0
+    agreement = (majority[known] == val.y[known]).mean()
+    assert 0.70 < agreement < 0.80 and known.mean() > 0.8
+    folder_val = data.load_fer2013(real_folder_dir, progress=False).split("val")
+    folder_majority = data.ferplus_majority(folder_val.ids, data.RELEASE_FOLDER)
+    assert abs((folder_majority[folder_majority >= 0] == folder_val.y[folder_majority >= 0]).mean() - agreement) < 0.01

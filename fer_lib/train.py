@@ -468,3 +468,22 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
     tmp.write_text(json.dumps(meta, indent=1))
     os.replace(tmp, dest.with_suffix(".json"))
     return meta
+
+
+def runs_status(root: str | os.PathLike = "results"):
+    """Every run folder below ``root``: how far it is and how long the rest will take at
+    its recent pace (the median of its last ten epochs)."""
+    import pandas as pd
+
+    rows = []
+    for manifest in sorted(Path(root).rglob("manifest.json")):
+        run = load_run(manifest.parent)
+        recent = run.history["seconds"].tail(10).median() if run.epochs_done else float("nan")
+        rows.append({
+            "run": run.path.as_posix(),
+            "epochs": f"{run.epochs_done}/{run.config.epochs}",
+            "val_accuracy": run.history["val_accuracy"].iloc[-1] if run.epochs_done else float("nan"),
+            "wall_hours": run.manifest.get("wall_seconds", 0) / 3600,
+            "hours_left": (run.config.epochs - run.epochs_done) * recent / 3600,
+        })
+    return pd.DataFrame(rows)

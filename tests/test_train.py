@@ -154,6 +154,9 @@ def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
     assert sum(map(sum, summary["confusion"])) == 60
     assert "after 1 of 2 epochs" in capsys.readouterr().out
 
+    status = train.runs_status(tmp_path).set_index("run").loc[out.as_posix()]
+    assert status["epochs"] == "1/2" and status["hours_left"] > 0
+
     meta = train.export_pretrained(out, tmp_path / "shipped.keras")
     assert (meta["epochs_trained"], meta["epochs_planned"], meta["complete"]) == (1, 2, False)
     shipped = models.load_pretrained(tmp_path / "shipped.keras")

@@ -47,7 +47,7 @@ def ensure_chromium() -> None:
     if CHROMIUM.exists() or shutil.which("apt-get") is None or os.geteuid() != 0:
         return
     run("apt-get", "update", "-qq")
-    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-dejavu-core")
+    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-liberation")
 
 
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning"}

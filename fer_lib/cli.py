@@ -79,6 +79,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a run's latest weights on its validation split; write evaluation.json beside them."""
+    _quiet_tensorflow()
+    import pandas as pd
+
+    from fer_lib import data, evaluate, train
+
+    run = train.load_run(args.run)
+    split = data.load_fer2013(args.data).split(run.config.val_split)
+    summary = evaluate.evaluate_run(run.model, split, run.history, os.path.join(args.run, "evaluation.json"))
+    print(f"{args.run}: after {summary['epochs']} of {run.config.epochs} epochs, {split.name} accuracy "
+          f"{summary['accuracy']:.4f} on {summary['n']} images; train-validation gap "
+          f"{summary['train_val_gap_last_epoch']:+.1f} points")
+    print(pd.DataFrame(summary["per_class"]).T.round(3).to_string())
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """How far every run is, and how long the rest will take at its recent pace."""
+    from fer_lib import train
+
+    table = train.runs_status(args.root)
+    print(table.round(3).to_string(index=False) if len(table) else f"no runs below {args.root}")
+    return 0
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    """Make a run's latest weights the package's shipped model (fer_lib/weights/)."""
+    _quiet_tensorflow()
+    from fer_lib import train
+
+    meta = train.export_pretrained(args.run)
+    state = "complete" if meta["complete"] else f"after {meta['epochs_trained']} of {meta['epochs_planned']} epochs"
+    print(f"shipped {meta['model']} from {args.run} ({state}, val_accuracy {meta['val_accuracy']:.4f})")
+    return 0
+
+
 def _live_pipeline(args: argparse.Namespace):
     """The real-time pipeline that ``annotate`` and ``webcam`` share, from their common options."""
     from fer_lib import realtime
@@ -138,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int, help="stop after this epoch; run again to resume")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__)
+    p.add_argument("run", help="a run folder, e.g. results/paper/model_b")
+    p.add_argument("--data", help="a CSV file or image-folder release (default: searched)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("status", help=cmd_status.__doc__)
+    p.add_argument("root", nargs="?", default="results", help="folder holding run folders (default results)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("ship", help=cmd_ship.__doc__)
+    p.add_argument("run", help="a run folder, e.g. results/paper/model_b")
+    p.set_defaults(func=cmd_ship)
 
     from fer_lib.realtime import MIN_FACE_SIZE, MOTION_THRESHOLD
 

@@ -28,6 +28,11 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert "holds no FER-2013 release" in capsys.readouterr().err
 
 
+def test_status_of_no_runs(tmp_path, capsys):
+    assert cli.main(["status", str(tmp_path)]) == 0
+    assert "no runs below" in capsys.readouterr().out
+
+
 def test_models_matches_paper(capsys):
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,110 @@
+"""Frames per second of the live pipeline on 640x480 frames with one face, and where the time goes.
+
+    python benchmarks/realtime_speed.py [--frames 300] [--model PATH]
+
+Prints, with the default settings: the whole pipeline's frames per second
+(goal: 30) on a face that moves in every frame (the motion gate never skips)
+and on a still scene; the median milliseconds per stage (conversion, motion,
+detection, classification, drawing) and each stage's share; then the two
+choices behind those numbers, each against the obvious alternative: Haar
+detection on the full frame with OpenCV's default minimum size versus ours,
+and an eager Keras call versus the compiled one for a single face (with the
+largest difference in probabilities). The face is scikit-image's astronaut.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import cv2
+import numpy as np
+from skimage import data as skdata
+from tqdm.auto import tqdm
+
+from fer_lib import realtime
+
+STAGES = ("convert", "motion", "detection", "classification", "drawing")
+GOAL_FPS = 30
+
+
+def median_ms(call: Callable[[], object], repeats: int) -> float:
+    call()  # warm-up: first calls trace graphs and fill caches
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def run_clip(pipeline: realtime.Pipeline, frames: list[np.ndarray], label: str) -> tuple[float, list[dict]]:
+    """Frames per second over the clip (after a warm-up frame) and every frame's stage times."""
+    pipeline.reset()
+    pipeline.annotate(frames[0])
+    timings = []
+    start = time.perf_counter()
+    for frame in tqdm(frames, desc=label, unit="frame", leave=False):
+        timings.append(pipeline.annotate(frame)[1].timings)
+    return len(frames) / (time.perf_counter() - start), timings
+
+
+def stage_table(timings: list[dict]) -> None:
+    medians = {s: statistics.median(t.get(s, 0.0) for t in timings) for s in STAGES}
+    total = sum(medians.values())
+    for stage, ms in medians.items():
+        print(f"  {stage:<15} {ms:7.2f} ms  {100 * ms / total:5.1f}%")
+    print(f"  {'total':<15} {total:7.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--model", help="a saved Keras model (default: the shipped Model B)")
+    args = parser.parse_args()
+
+    pipeline = realtime.Pipeline.load(args.model)
+    face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)[67:170, 173:276]
+    moving, _ = realtime.synthetic_clip([face], moving=args.frames, still=0, face_size=160, step=8)
+    still, _ = realtime.synthetic_clip([face], moving=1, still=args.frames - 1, face_size=160)
+    print(f"640x480 frames, one face, default settings (min face {pipeline.detector.min_size} px, "
+          f"detection on a copy scaled by {pipeline.detector.scale:.2f}), {os.cpu_count()} CPUs")
+
+    fps, timings = run_clip(pipeline, moving, "moving")
+    found = sum(1 for t in timings if "detection" in t)
+    print(f"\nmoving face: {fps:.1f} frames/s ({fps / GOAL_FPS:.2f} of the {GOAL_FPS} goal); "
+          f"detection ran on {found} of {len(timings)} frames")
+    stage_table(timings)
+    fps_still, timings_still = run_clip(pipeline, still, "still")
+    print(f"\nstill scene: {fps_still:.1f} frames/s (the motion gate skipped "
+          f"{sum(1 for t in timings_still if 'detection' not in t)} of {len(timings_still)} frames)")
+    stage_table(timings_still)
+
+    gray = cv2.cvtColor(moving[0], cv2.COLOR_BGR2GRAY)
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, realtime.CASCADE))
+    full = median_ms(lambda: cascade.detectMultiScale(gray, 1.1, 5), 20)
+    full_min = median_ms(lambda: cascade.detectMultiScale(gray, 1.1, 5, minSize=(pipeline.detector.min_size,) * 2), 20)
+    ours = median_ms(lambda: pipeline.detector.detect(gray), 20)
+    print(f"\ndetection: full frame, OpenCV's default minimum {full:.1f} ms; full frame, minimum "
+          f"{pipeline.detector.min_size} px {full_min:.1f} ms; ours (downscaled copy) {ours:.1f} ms "
+          f"({full / ours:.1f}x faster than the default)")
+
+    model = pipeline.classifier.model
+    crops = realtime.prepare_faces(gray, pipeline.detector.detect(gray), pipeline.classifier.equalize)[:1]
+    x = crops.astype(np.float32)[..., None]
+    eager = median_ms(lambda: model(x, training=False), 50)
+    predict = median_ms(lambda: model.predict(x, verbose=0), 20)
+    compiled = median_ms(lambda: pipeline.classifier.predict_proba(crops), 50)
+    difference = np.abs(pipeline.classifier.predict_proba(crops) - model.predict(x, verbose=0)).max()
+    print(f"one face: eager Keras call {eager:.1f} ms, model.predict {predict:.1f} ms, compiled {compiled:.1f} ms "
+          f"({eager / compiled:.1f}x faster than eager; largest probability difference from predict "
+          f"{difference:.1e})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+// The browser half of fer_lib.widgets.WebcamWidget (an anywidget ES module).
+//
+// Camera (getUserMedia) or a video file -> a JPEG of the current frame, sent
+// to the kernel as a custom message with one binary buffer, one frame in
+// flight at a time -> the kernel's reply (boxes, labels, probabilities) drawn
+// over the live video. Event driven on both sides: the next frame leaves when
+// the reply to the last one arrives (and not before 1/max_fps has passed).
+
+const NO_REPLY_MS = 10000;
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+function cameraMessage(error) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return "This page cannot use a camera (it needs https or localhost, and some notebook views, such as VS Code's, block it).";
+  }
+  const reasons = {
+    NotAllowedError: "Camera permission was refused.",
+    SecurityError: "Camera permission was refused.",
+    NotFoundError: "No camera was found.",
+    OverconstrainedError: "No camera was found.",
+    NotReadableError: "The camera is busy in another application.",
+  };
+  return reasons[error.name] || `The camera could not start (${error.name}: ${error.message}).`;
+}
+
+// Sliding-window rate of replies: frames processed end to end per second.
+class FpsMeter {
+  constructor(windowMs = 2000) { this.windowMs = windowMs; this.times = []; }
+  tick(now) {
+    this.times.push(now);
+    while (this.times.length > 2 && now - this.times[0] > this.windowMs) this.times.shift();
+    const span = now - this.times[0];
+    return span > 0 ? ((this.times.length - 1) * 1000) / span : 0;
+  }
+}
+
+function drawDetections(canvas, video, reply, classes) {
+  const width = video.clientWidth, height = video.clientHeight;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const sx = width / reply.width, sy = height / reply.height;
+  const font = 13, barWidth = 70, rowHeight = font + 3;
+  ctx.font = `${font}px sans-serif`;
+  ctx.textBaseline = "top";
+  for (const d of reply.detections) {
+    const [x, y, w, h] = [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy];
+    ctx.strokeStyle = "red";
+    ctx.lineWidth = 3;
+    ctx.strokeRect(x, y, w, h);
+    const text = `${d.label} ${Math.round(100 * d.probabilities[d.label])}%`;
+    const top = y >= rowHeight + 2 ? y - rowHeight - 2 : y + h;
+    ctx.fillStyle = "red";
+    ctx.fillRect(x, top, ctx.measureText(text).width + 8, rowHeight + 2);
+    ctx.fillStyle = "white";
+    ctx.fillText(text, x + 4, top + 2);
+    // One bar per class beside the box (inside the frame where it fits).
+    const left = x + w + 4 + barWidth + 50 <= width ? x + w + 4 : Math.max(0, x - barWidth - 54);
+    classes.forEach((name, i) => {
+      const p = d.probabilities[name] || 0, row = y + i * rowHeight;
+      ctx.fillStyle = "rgba(0, 0, 0, 0.55)";
+      ctx.fillRect(left, row, barWidth + 50, rowHeight - 1);
+      ctx.fillStyle = name === d.label ? "red" : "#f5a623";
+      ctx.fillRect(left + 48, row + 2, barWidth * p, rowHeight - 5);
+      ctx.fillStyle = "white";
+      ctx.fillText(name, left + 2, row + 1);
+    });
+  }
+  canvas.dataset.boxes = String(reply.detections.length);
+  canvas.dataset.labels = reply.detections.map((d) => d.label).join(",");
+}
+
+function render({ model, el: root }) {
+  const view = Math.random().toString(36).slice(2);
+  const box = el("div", "fer-webcam");
+  const bar = el("div", "fer-webcam-bar");
+  const start = el("button", "fer-webcam-start", "Start camera");
+  const stop = el("button", "fer-webcam-stop", "Stop");
+  const fileButton = el("button", "fer-webcam-file", "Play a video file…");
+  const fileInput = el("input", "fer-webcam-file-input");
+  fileInput.type = "file";
+  fileInput.accept = "video/*";
+  fileInput.hidden = true;
+  const stats = el("span", "fer-webcam-stats");
+  const message = el("div", "fer-webcam-message");
+  const stage = el("div", "fer-webcam-stage");
+  const video = el("video", "fer-webcam-video");
+  video.muted = true;
+  video.playsInline = true;
+  const overlay = el("canvas", "fer-webcam-overlay");
+  const grab = document.createElement("canvas");
+  stop.disabled = true;
+  bar.append(start, stop, fileButton, fileInput, stats);
+  stage.append(video, overlay);
+  box.append(bar, message, stage);
+  root.append(box);
+
+  let running = false, stream = null, inFlight = null, nextId = 0, lastSent = 0, timer = null;
+  let meter = new FpsMeter(), lastFpsSync = 0;
+
+  function say(text) { message.textContent = text; message.hidden = !text; }
+  say("");
+
+  function schedule() {
+    if (!running || inFlight || timer) return;
+    const wait = Math.max(0, lastSent + 1000 / model.get("max_fps") - performance.now());
+    timer = setTimeout(() => { timer = null; sendFrame(); }, wait);
+  }
+
+  function sendFrame() {
+    if (!running || inFlight || video.readyState < 2 || !video.videoWidth) {
+      if (running) timer = setTimeout(() => { timer = null; sendFrame(); }, 50);
+      return;
+    }
+    grab.width = video.videoWidth;
+    grab.height = video.videoHeight;
+    grab.getContext("2d").drawImage(video, 0, 0);
+    const id = nextId++;
+    inFlight = { id, sent: performance.now(), watchdog: null };
+    lastSent = inFlight.sent;
+    inFlight.watchdog = setTimeout(() => {
+      say("No reply from the kernel: is it running? (A static page has no kernel; open the notebook in Jupyter or Colab.)");
+      inFlight = null;
+      schedule();
+    }, NO_REPLY_MS);
+    grab.toBlob(async (blob) => {
+      if (!running || !inFlight || inFlight.id !== id) return;
+      const buffer = await blob.arrayBuffer();
+      model.send({ type: "frame", id, view, width: grab.width, height: grab.height }, undefined, [buffer]);
+    }, "image/jpeg", model.get("jpeg_quality"));
+  }
+
+  function onReply(msg) {
+    if (msg.type !== "result" || msg.view !== view || !inFlight || msg.id !== inFlight.id) return;
+    const now = performance.now();
+    clearTimeout(inFlight.watchdog);
+    const roundTrip = now - inFlight.sent;
+    inFlight = null;
+    if (msg.error) {
+      say(`The kernel could not process a frame: ${msg.error}`);
+    } else if (running) {
+      say("");
+      drawDetections(overlay, video, msg, model.get("classes"));
+    }
+    const fps = meter.tick(now);
+    stats.textContent = `${fps.toFixed(1)} fps · round trip ${roundTrip.toFixed(0)} ms · kernel frames ${msg.frames}`;
+    Object.assign(stats.dataset, { fps: fps.toFixed(2), roundTrip: roundTrip.toFixed(1), frames: String(msg.frames) });
+    if (now - lastFpsSync > 1000) {
+      lastFpsSync = now;
+      model.set("fps", fps);
+      model.save_changes();
+    }
+    schedule();
+  }
+
+  function begin() {
+    running = true;
+    meter = new FpsMeter();
+    start.disabled = true;
+    stop.disabled = false;
+    if (!model.get("running")) { model.set("running", true); model.save_changes(); }
+    schedule();
+  }
+
+  async function startCamera() {
+    if (running) return;
+    try {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error("no mediaDevices");
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: model.get("width") }, height: { ideal: model.get("height") } },
+        audio: false,
+      });
+    } catch (error) {
+      say(`${cameraMessage(error)} You can play a video file instead.`);
+      box.dataset.camera = "unavailable";
+      if (model.get("running")) { model.set("running", false); model.save_changes(); }
+      return;
+    }
+    box.dataset.camera = "on";
+    video.srcObject = stream;
+    await video.play();
+    say("");
+    begin();
+  }
+
+  async function playFile(file) {
+    end();
+    video.srcObject = null;
+    video.src = URL.createObjectURL(file);
+    video.loop = true;
+    await video.play();
+    say("");
+    begin();
+  }
+
+  function end() {
+    running = false;
+    clearTimeout(timer);
+    timer = null;
+    if (inFlight) clearTimeout(inFlight.watchdog);
+    inFlight = null;
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+    video.pause();
+    overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+    overlay.dataset.boxes = "0";
+    start.disabled = false;
+    stop.disabled = true;
+    if (model.get("running")) { model.set("running", false); model.save_changes(); }
+  }
+
+  start.addEventListener("click", startCamera);
+  stop.addEventListener("click", end);
+  fileButton.addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => { if (fileInput.files.length) playFile(fileInput.files[0]); });
+  const onCustom = (msg) => onReply(msg);
+  const onRunning = () => { if (model.get("running") && !running) startCamera(); else if (!model.get("running") && running) end(); };
+  model.on("msg:custom", onCustom);
+  model.on("change:running", onRunning);
+  if (model.get("running")) startCamera();
+  return () => {
+    end();
+    model.off("msg:custom", onCustom);
+    model.off("change:running", onRunning);
+  };
+}
+
+export default { render };

@@ -92,16 +92,18 @@ def table_v(history: pd.DataFrame, stages: tuple[int, ...] = (0, 1, 98, 99)) -> 
     return table
 
 
-def table_v_beside_paper(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Table V, ours beside the paper's, one column pair per model."""
+def table_v_beside_paper(histories: dict[str, pd.DataFrame], epochs: int = 100) -> pd.DataFrame:
+    """Table V, ours beside the paper's, one column pair per model, from each run's first
+    ``epochs`` epochs (the paper's Table V runs had 100); stages not reached yet are NaN."""
+    stages = list(paper.TABLE_V["A"])
     columns = {}
     for model, history in histories.items():
-        ours = table_v(history)
-        theirs = pd.DataFrame(paper.TABLE_V[model], index=["train", "validation"]).T
+        ours = table_v(history[history["epoch"] <= epochs]).reindex(stages)
+        theirs = pd.DataFrame(paper.TABLE_V[model], index=["train", "validation"]).T.reindex(stages)
         for which in ("train", "validation"):
-            columns[(f"Model {model}", which, "paper")] = theirs[which]
-            columns[(f"Model {model}", which, "ours")] = ours[which]
-    return pd.DataFrame(columns).reindex(list(paper.TABLE_V["A"]))
+            columns[(f"Model {model}", which, "paper")] = theirs[which].to_numpy()
+            columns[(f"Model {model}", which, "ours")] = ours[which].to_numpy()
+    return pd.DataFrame(columns, index=pd.Index(stages, dtype=object, name="stage"))
 
 
 def table_vi(history: pd.DataFrame) -> pd.DataFrame:

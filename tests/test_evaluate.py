@@ -29,6 +29,10 @@ def test_table_v_beside_paper_and_table_vi():
     vi = evaluate.table_vi(_history(120))
     assert vi.loc[100, "ours"] == pytest.approx(35.0) and np.isnan(vi.loc[200, "ours"])
     assert vi.loc[200, "paper"] == paper.TABLE_VI[200]
+    short = evaluate.table_v_beside_paper({"B": _history(150)[lambda h: h["epoch"] <= 5]})
+    assert np.isnan(short.loc[99, ("Model B", "train", "ours")]) and short.loc[1, ("Model B", "train", "ours")] > 0
+    first_100 = evaluate.table_v_beside_paper({"B": _history(200)})
+    assert first_100.loc["MAX", ("Model B", "train", "ours")] == pytest.approx(40.0)  # epoch 100, not 200
 
 
 def test_gap_and_table_iv():

@@ -58,7 +58,7 @@ def book() -> None:
     run(BIN / "fer-lib", "data", env=QUIET)
     run(BIN / "fer-lib", "models", env=QUIET)
     if (ROOT / "_toc.yml").exists():
-        run(BIN / "jupyter-book", "build", "-W", "-n", "--keep-going", ".", env=QUIET)
+        run(BIN / "jupyter-book", "build", "--all", "-W", "-n", "--keep-going", ".", env=QUIET)
         print(f"\nThe book: {ROOT / '_build' / 'html' / 'index.html'}")
 
 

@@ -150,12 +150,9 @@ def run_folder(model: str) -> str:
 
 
 def load_run(path: str | Path, model: str) -> Run:
-    path = Path(path)
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{path}: no manifest.json; train the run first (fer-lib train ... --out {path})")
-    history = train.read_history(path)
-    return Run(model, path, history, json.loads(manifest_path.read_text()))
+    """One model's run folder (``train.load_run`` reads and checks it), labelled for the chapters."""
+    run = train.load_run(path)
+    return Run(model, run.path, run.history, run.manifest)
 
 
 def load_runs(root: str | Path) -> dict[str, Run]:

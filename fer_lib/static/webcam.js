@@ -1,10 +1,13 @@
 // The browser half of fer_lib.widgets.WebcamWidget (an anywidget ES module).
 //
-// Camera (getUserMedia) or a video file -> a JPEG of the current frame, sent
-// to the kernel as a custom message with one binary buffer, one frame in
-// flight at a time -> the kernel's reply (boxes, labels, probabilities) drawn
-// over the live video. Event driven on both sides: the next frame leaves when
-// the reply to the last one arrives (and not before 1/max_fps has passed).
+// Camera (getUserMedia) or a video file -> a JPEG of the current frame, scaled
+// down to frame_width (the kernel searches a smaller copy anyway), sent to the
+// kernel as a custom message with one binary buffer -> the kernel's reply
+// (boxes in the camera's pixels, labels, probabilities) drawn over the live
+// video. Event driven on both sides: a frame leaves when fewer than
+// max_in_flight are unanswered (and not before 1/max_fps has passed). Two in
+// flight let the browser grab and encode the next frame while the kernel works
+// on the last, without ever queueing more than one frame at the kernel.
 
 const NO_REPLY_MS = 10000;
 
@@ -27,6 +30,16 @@ function cameraMessage(error) {
     NotReadableError: "The camera is busy in another application.",
   };
   return reasons[error.name] || `The camera could not start (${error.name}: ${error.message}).`;
+}
+
+// Mean of the last n values: the stage times shown (and read by the tests) without one frame's jitter.
+class RunningMean {
+  constructor(n = 30) { this.n = n; this.values = []; }
+  add(value) {
+    this.values.push(value);
+    if (this.values.length > this.n) this.values.shift();
+    return this.values.reduce((a, b) => a + b, 0) / this.values.length;
+  }
 }
 
 // Sliding-window rate of replies: frames processed end to end per second.
@@ -104,56 +117,85 @@ function render({ model, el: root }) {
   box.append(bar, message, stage);
   root.append(box);
 
-  let running = false, stream = null, inFlight = null, nextId = 0, lastSent = 0, timer = null;
-  let meter = new FpsMeter(), lastFpsSync = 0;
+  let running = false, stream = null, nextId = 0, lastSent = 0, lastDrawn = -1, timer = null;
+  const inFlight = new Map();  // id -> { sent, encoded, watchdog }: frames sent and not answered yet
+  let meter = new FpsMeter(), lastFpsSync = 0, means = {};
 
   function say(text) { message.textContent = text; message.hidden = !text; }
   say("");
 
+  function forget(id) {
+    const frame = inFlight.get(id);
+    if (frame) clearTimeout(frame.watchdog);
+    inFlight.delete(id);
+    return frame;
+  }
+
   function schedule() {
-    if (!running || inFlight || timer) return;
+    if (!running || timer || inFlight.size >= Math.max(1, model.get("max_in_flight"))) return;
     const wait = Math.max(0, lastSent + 1000 / model.get("max_fps") - performance.now());
     timer = setTimeout(() => { timer = null; sendFrame(); }, wait);
   }
 
   function sendFrame() {
-    if (!running || inFlight || video.readyState < 2 || !video.videoWidth) {
-      if (running) timer = setTimeout(() => { timer = null; sendFrame(); }, 50);
+    if (!running || inFlight.size >= Math.max(1, model.get("max_in_flight"))) return;
+    if (video.readyState < 2 || !video.videoWidth) {
+      timer = setTimeout(() => { timer = null; sendFrame(); }, 50);
       return;
     }
-    grab.width = video.videoWidth;
-    grab.height = video.videoHeight;
-    grab.getContext("2d").drawImage(video, 0, 0);
+    const width = video.videoWidth, height = video.videoHeight;
+    const scale = Math.min(1, (model.get("frame_width") || width) / width);
+    grab.width = Math.max(1, Math.round(width * scale));
+    grab.height = Math.max(1, Math.round(height * scale));
+    grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
     const id = nextId++;
-    inFlight = { id, sent: performance.now(), watchdog: null };
-    lastSent = inFlight.sent;
-    inFlight.watchdog = setTimeout(() => {
+    const frame = { sent: performance.now(), encoded: 0, watchdog: null };
+    lastSent = frame.sent;
+    frame.watchdog = setTimeout(() => {
       say("No reply from the kernel: is it running? (A static page has no kernel; open the notebook in Jupyter or Colab.)");
-      inFlight = null;
+      forget(id);
       schedule();
     }, NO_REPLY_MS);
+    inFlight.set(id, frame);
     grab.toBlob(async (blob) => {
-      if (!running || !inFlight || inFlight.id !== id) return;
+      if (!running || !inFlight.has(id)) return;
+      if (!blob) { forget(id); schedule(); return; }  // the encoder failed: try the next frame
       const buffer = await blob.arrayBuffer();
-      model.send({ type: "frame", id, view, width: grab.width, height: grab.height }, undefined, [buffer]);
+      frame.encoded = performance.now();
+      // width and height: the camera's own size, in whose pixels the kernel answers
+      model.send({ type: "frame", id, view, width, height }, undefined, [buffer]);
     }, "image/jpeg", model.get("jpeg_quality"));
+    schedule();  // a second frame may leave while this one is in flight
   }
 
   function onReply(msg) {
-    if (msg.type !== "result" || msg.view !== view || !inFlight || msg.id !== inFlight.id) return;
+    if (msg.type !== "result" || msg.view !== view || !inFlight.has(msg.id)) return;
     const now = performance.now();
-    clearTimeout(inFlight.watchdog);
-    const roundTrip = now - inFlight.sent;
-    inFlight = null;
+    const frame = forget(msg.id);
+    const roundTrip = now - frame.sent;
     if (msg.error) {
       say(`The kernel could not process a frame: ${msg.error}`);
-    } else if (running) {
+    } else if (running && msg.id > lastDrawn) {  // an older frame's late reply is not drawn over a newer one
+      lastDrawn = msg.id;
       say("");
       drawDetections(overlay, video, msg, model.get("classes"));
     }
+    const drawMs = performance.now() - now;
     const fps = meter.tick(now);
-    stats.textContent = `${fps.toFixed(1)} fps · round trip ${roundTrip.toFixed(0)} ms · kernel frames ${msg.frames}`;
-    Object.assign(stats.dataset, { fps: fps.toFixed(2), roundTrip: roundTrip.toFixed(1), frames: String(msg.frames) });
+    const kernelMs = msg.kernel_ms || 0, encodeMs = frame.encoded - frame.sent;
+    const times = {
+      roundTrip: means.roundTrip.add(roundTrip),
+      encodeMs: means.encodeMs.add(encodeMs),
+      kernelMs: means.kernelMs.add(kernelMs),
+      transportMs: means.transportMs.add(roundTrip - encodeMs - kernelMs),
+      drawMs: means.drawMs.add(drawMs),
+    };
+    stats.textContent = `${fps.toFixed(1)} fps · round trip ${times.roundTrip.toFixed(0)} ms · kernel frames ${msg.frames}`;
+    stats.title = `per frame, mean of the last 30: encoding ${times.encodeMs.toFixed(1)} ms, `
+      + `kernel ${times.kernelMs.toFixed(1)} ms, transport and waiting ${times.transportMs.toFixed(1)} ms, `
+      + `drawing ${times.drawMs.toFixed(1)} ms`;
+    Object.assign(stats.dataset, { fps: fps.toFixed(2), frames: String(msg.frames), inFlight: String(inFlight.size) });
+    for (const [name, value] of Object.entries(times)) stats.dataset[name] = value.toFixed(1);
     if (now - lastFpsSync > 1000) {
       lastFpsSync = now;
       model.set("fps", fps);
@@ -165,6 +207,8 @@ function render({ model, el: root }) {
   function begin() {
     running = true;
     meter = new FpsMeter();
+    means = Object.fromEntries(["roundTrip", "encodeMs", "kernelMs", "transportMs", "drawMs"].map((k) => [k, new RunningMean()]));
+    lastDrawn = -1;
     start.disabled = true;
     stop.disabled = false;
     if (!model.get("running")) { model.set("running", true); model.save_changes(); }
@@ -206,8 +250,7 @@ function render({ model, el: root }) {
     running = false;
     clearTimeout(timer);
     timer = null;
-    if (inFlight) clearTimeout(inFlight.watchdog);
-    inFlight = null;
+    for (const id of [...inFlight.keys()]) forget(id);
     if (stream) stream.getTracks().forEach((track) => track.stop());
     stream = null;
     video.pause();

@@ -276,13 +276,18 @@ def test_annotate_an_image_and_a_folder(tmp_path, model_file, astronaut):
     assert {f"p_{c}" for c in paper.CLASSES} <= set(rows[0])
 
 
-def test_annotate_a_video(tmp_path, model_file, astronaut_face):
-    frames, _ = realtime.synthetic_clip([astronaut_face], moving=6, still=4, face_size=160)
-    video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+def write_clip(path, face, moving: int, still: int):
+    """A synthetic 640x480 clip of one face, saved as MJPEG at 10 frames per second."""
+    frames, _ = realtime.synthetic_clip([face], moving=moving, still=still, face_size=160)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
     for frame in frames:
         writer.write(frame)
     writer.release()
+    return path
+
+
+def test_annotate_a_video(tmp_path, model_file, astronaut_face):
+    video = write_clip(tmp_path / "clip.avi", astronaut_face, moving=6, still=4)
     assert cli.main(["annotate", str(video), "--out", str(tmp_path / "out"), "--model", str(model_file),
                      "--no-progress"]) == 0
     rows = read_rows(tmp_path / "out" / realtime.DETECTIONS_CSV)
@@ -321,12 +326,7 @@ def test_no_camera_fails_clearly():
 
 
 def test_camera_loop_on_a_recorded_clip(tmp_path, pipeline, astronaut_face):
-    frames, _ = realtime.synthetic_clip([astronaut_face], moving=5, still=0, face_size=160)
-    video = tmp_path / "camera.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
+    video = write_clip(tmp_path / "camera.avi", astronaut_face, moving=5, still=0)
     shown: list[np.ndarray] = []
     capture = realtime.open_camera(str(video))
     assert realtime.run_camera(pipeline, capture, lambda image: shown.append(image) or True, max_frames=4) == 4

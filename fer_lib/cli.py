@@ -88,7 +88,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = train.load_run(args.run)
     split = data.load_fer2013(args.data).split(run.config.val_split)
-    summary = evaluate.evaluate_run(run.model, split, run.history, os.path.join(args.run, "evaluation.json"))
+    model, history = run.latest()
+    summary = evaluate.evaluate_run(model, split, history, os.path.join(args.run, "evaluation.json"))
     print(f"{args.run}: after {summary['epochs']} of {run.config.epochs} epochs, {split.name} accuracy "
           f"{summary['accuracy']:.4f} on {summary['n']} images; train-validation gap "
           f"{summary['train_val_gap_last_epoch']:+.1f} points")
@@ -157,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help=cmd_data.__doc__)
     p.add_argument("--path", help="a CSV file or image-folder release (default: searched, see README)")
     p.add_argument("--verify", action="store_true", help="check SHA256SUMS again")
-    p.add_argument("--download", action="store_true", help="download the folder release with kagglehub if not found")
+    p.add_argument("--download", action="store_true",
+                   help="if not found, download it with kagglehub (the challenge CSV, else the folder release)")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="what to do with malformed items")
     p.set_defaults(func=cmd_data)
 

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import math
-import shutil
 import tempfile
-import time
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,72 +70,16 @@ def fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
 
 
 # --- Runs ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Run:
-    """One model's run folder as it stands now: finished epochs, plan and provenance."""
-
-    model: str  # "A" or "B"
-    path: Path
-    history: pd.DataFrame
-    manifest: dict
-
-    @property
-    def planned(self) -> int:
-        return int(self.manifest["config"]["epochs"])
-
-    @property
-    def epochs(self) -> int:
-        return int(self.history["epoch"].max()) if len(self.history) else 0
-
-    @property
-    def complete(self) -> bool:
-        return self.epochs >= self.planned
-
-    def status(self) -> str:
-        """"epoch 12 of 200 (in progress)" or "all 100 epochs": what every chapter must say."""
-        if self.complete:
-            return f"all {self.planned} epochs"
-        return f"epoch {self.epochs} of {self.planned} (in progress)"
-
-    def until(self, epoch: int) -> pd.DataFrame:
-        """The history up to and including ``epoch``."""
-        return self.history[self.history["epoch"] <= epoch]
-
-    def at(self, epoch: int, column: str) -> float:
-        """One logged value at one epoch, NaN where that epoch has not run yet."""
-        row = self.history.loc[self.history["epoch"] == epoch, column]
-        return float(row.iloc[0]) if len(row) else math.nan
-
-    def wall_hours(self) -> float:
-        return float(self.manifest.get("wall_seconds", 0.0)) / 3600
-
-    def provenance(self) -> str:
-        """Commit, data checksum, seed, hardware and wall time: enough to weigh a number from this run."""
-        seg = self.manifest["segments"][-1]
-        config = self.manifest["config"]
-        return (
-            f"Model {self.model}: {self.status()}, seed {config['seed']}, profile {config['profile']}; "
-            f"commit {', '.join(_commits([self]))}; data sha256 {self.manifest['data']['sha256'][:12]}; "
-            f"{seg['cpu']}, {seg['cores']} cores ({seg['tf_threads']} TensorFlow thread"
-            f"{'s' if seg['tf_threads'] != 1 else ''}), TensorFlow {seg['tensorflow']}, Keras {seg['keras']}; "
-            f"{self.wall_hours():.1f} h of wall time in {len(self.manifest['segments'])} session(s)"
-        )
-
-
-def _commits(runs) -> list[str]:
-    return sorted({s["git_commit"][:7] + ("+dirty" if "dirty" in s["git_commit"] else "")
-                   for run in runs for s in run.manifest["segments"]})
-
-
-def runs_provenance(runs: dict[str, Run]) -> str:
+def runs_provenance(runs: dict[str, train.Run]) -> str:
     """The provenance of a figure drawn from several runs, short enough for a caption."""
     first = next(iter(runs.values()))
     seg = first.manifest["segments"][-1]
-    epochs = ", ".join(f"Model {m} {r.epochs} of {r.planned} epochs" for m, r in runs.items())
+    epochs = ", ".join(f"Model {m} {r.epochs_done} of {r.planned} epochs" for m, r in runs.items())
     seeds = sorted({str(r.manifest["config"]["seed"]) for r in runs.values()})
     data_sums = sorted({r.manifest["data"]["sha256"][:12] for r in runs.values()})
+    commits = sorted(set().union(*(r.commits() for r in runs.values())))
     hours = sum(r.wall_hours() for r in runs.values())
-    return (f"Runs: {epochs}; seed {', '.join(seeds)}; commit {', '.join(_commits(runs.values()))}; "
+    return (f"Runs: {epochs}; seed {', '.join(seeds)}; commit {', '.join(commits)}; "
             f"data sha256 {', '.join(data_sums)}; {seg['cpu']}, {seg['cores']} cores; "
             f"TensorFlow {seg['tensorflow']}; {hours:.1f} h of wall time.")
 
@@ -149,15 +88,14 @@ def run_folder(model: str) -> str:
     return f"model_{model.lower()}"
 
 
-def load_run(path: str | Path, model: str) -> Run:
-    """One model's run folder (``train.load_run`` reads and checks it), labelled for the chapters."""
-    run = train.load_run(path)
-    return Run(model, run.path, run.history, run.manifest)
-
-
-def load_runs(root: str | Path) -> dict[str, Run]:
-    """Both models' runs under ``root`` (``model_a/``, ``model_b/``)."""
-    return {m: load_run(Path(root) / run_folder(m), m) for m in MODELS}
+def load_runs(root: str | Path) -> dict[str, train.Run]:
+    """Both models' runs under ``root`` (``model_a/``, ``model_b/``), checked to hold the model
+    their folder names."""
+    runs = {m: train.load_run(Path(root) / run_folder(m)) for m in MODELS}
+    for m, run in runs.items():
+        if run.name != m:
+            raise ValueError(f"{run.path} holds a run of Model {run.name}, not Model {m}")
+    return runs
 
 
 def runs_dir(profile: str, results: str | Path, data: fer_data.FER2013 | None = None,
@@ -177,43 +115,6 @@ def runs_dir(profile: str, results: str | Path, data: fer_data.FER2013 | None = 
     for model in MODELS:
         train.fit(train.profile(profile, model.lower()), out / run_folder(model), data, progress=False)
     return out
-
-
-def _load_keras(path: Path):
-    import keras
-
-    from fer_lib import models  # noqa: F401  (registers the fused BatchNormalization layer)
-
-    return keras.models.load_model(path, compile=False)
-
-
-def latest_model(run: Run, attempts: int = 10):
-    """The run's latest weights and the history they belong to.
-
-    A run still training replaces ``checkpoint/`` after every epoch (by two
-    renames), so the folder is copied first and read from the copy; a copy
-    caught in the middle of a replacement fails to load and is tried again.
-    """
-    final = run.path / train.FINAL_MODEL
-    if final.is_file():
-        return _load_keras(final), train.read_history(run.path)
-    problems = []
-    for _ in range(attempts):
-        for name in (train.CHECKPOINT, f"{train.CHECKPOINT}.old"):
-            with tempfile.TemporaryDirectory() as tmp:
-                copy = Path(tmp) / "checkpoint"
-                try:
-                    shutil.copytree(run.path / name, copy)
-                    state = json.loads((copy / "state.json").read_text())
-                    model = _load_keras(copy / "model.keras")
-                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                    problems.append(f"{name}: {type(err).__name__}: {err}")
-                    continue
-            history = pd.DataFrame(state["history"], columns=list(train.HISTORY_COLUMNS))
-            return model, history
-        time.sleep(1.0)
-    raise FileNotFoundError(f"{run.path}: no loadable checkpoint after {attempts} attempts:\n"
-                            + "\n".join(problems[-2:]))
 
 
 # --- Provenance --------------------------------------------------------------------------
@@ -336,9 +237,9 @@ def param_counts_beside_paper(built: dict[str, object]) -> pd.DataFrame:
 
 
 # --- Chapter 4: Tables IV, V and VI -----------------------------------------------------------------
-def table_iv_beside_paper(run: Run, epochs: tuple[int, ...] = TABLE_IV_EPOCHS) -> pd.DataFrame:
+def table_iv_beside_paper(run: train.Run, epochs: tuple[int, ...] = TABLE_IV_EPOCHS) -> pd.DataFrame:
     """Seconds per epoch, ms per step and training loss at epochs 91-100, ours beside the paper's."""
-    theirs = paper.TABLE_IV_MODEL_A if run.model == "A" else paper.TABLE_IV_MODEL_B
+    theirs = paper.TABLE_IV_MODEL_A if run.name == "A" else paper.TABLE_IV_MODEL_B
     rows = {}
     for epoch, (seconds, ms, loss) in zip(epochs, theirs, strict=True):
         rows[epoch] = {"s/epoch (paper)": seconds, "s/epoch (ours)": run.at(epoch, "seconds"),
@@ -347,7 +248,7 @@ def table_iv_beside_paper(run: Run, epochs: tuple[int, ...] = TABLE_IV_EPOCHS) -
     return pd.DataFrame(rows).T.rename_axis("epoch")
 
 
-def hardware_beside_paper(runs: dict[str, Run]) -> pd.DataFrame:
+def hardware_beside_paper(runs: dict[str, train.Run]) -> pd.DataFrame:
     """Where each run's epochs were timed, beside the paper's Colab."""
     rows = {"paper": {"machine": paper.HARDWARE, "software": "Keras on Google Colab (versions not given)",
                       "sessions": "not given"}}
@@ -360,7 +261,7 @@ def hardware_beside_paper(runs: dict[str, Run]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def table_v(runs: dict[str, Run]) -> pd.DataFrame:
+def table_v(runs: dict[str, train.Run]) -> pd.DataFrame:
     """Table V beside the paper's, from the first 100 epochs of each run (the paper's runs had 100);
     stages not reached yet are NaN."""
     return evaluate.table_v_beside_paper({m: run.history for m, run in runs.items()}, TABLE_V_EPOCHS)
@@ -378,7 +279,7 @@ def table_vi_marks() -> list[tuple[int, float, str]]:
     return [(e, v / 100, "paper, validation (Table VI)") for e, v in paper.TABLE_VI.items()]
 
 
-def sessions(runs: dict[str, Run]) -> pd.DataFrame:
+def sessions(runs: dict[str, train.Run]) -> pd.DataFrame:
     """Every session that trained a run: epochs, machine, versions, commit and wall time."""
     rows = []
     for model, run in runs.items():
@@ -416,27 +317,27 @@ def verdict(ours: float, theirs: float) -> str:
     return "reproduced" if off <= REPRODUCED_WITHIN else "partly" if off <= PARTLY_WITHIN else "not reproduced"
 
 
-def _compare(claim: str, where: str, theirs: float, ours: float, epoch: int, run: Run, latest: float,
+def _compare(claim: str, where: str, theirs: float, ours: float, epoch: int, run: train.Run, latest: float,
              unit: str = "%") -> dict:
     """One numeric claim; while pending, the value so far is given, marked as provisional."""
     v = verdict(ours, theirs)
     if v == PENDING:
-        how = f"needs epoch {epoch}; Model {run.model} has had {run.epochs} of {run.planned}"
+        how = f"needs epoch {epoch}; Model {run.name} has had {run.epochs_done} of {run.planned}"
         if not math.isnan(latest):
             how += f" (so far: {latest:.1f}{unit}, provisional)"
     else:
-        how = (f"Model {run.model} at epoch {epoch}: {ours:.1f}{unit} against the paper's {theirs:g}{unit}, "
+        how = (f"Model {run.name} at epoch {epoch}: {ours:.1f}{unit} against the paper's {theirs:g}{unit}, "
                f"{ours - theirs:+.1f} points")
     return {"claim": claim, "where": where, "paper": f"{theirs:g}{unit}", "ours": fmt(ours, ".1f", unit),
             "verdict": v, "how we checked": how}
 
 
-def _accuracy_claim(claim: str, where: str, theirs: float, run: Run, epoch: int, column: str) -> dict:
+def _accuracy_claim(claim: str, where: str, theirs: float, run: train.Run, epoch: int, column: str) -> dict:
     latest = run.history[column].iloc[-1] * 100 if len(run.history) else math.nan
     return _compare(claim, where, theirs, run.at(epoch, column) * 100, epoch, run, latest)
 
 
-def claims(runs: dict[str, Run], param_counts: dict[str, int]) -> pd.DataFrame:
+def claims(runs: dict[str, train.Run], param_counts: dict[str, int]) -> pd.DataFrame:
     """Each claim of the paper's abstract, results and conclusion, our number and a verdict.
 
     Accuracies and gaps are "reproduced" within ``REPRODUCED_WITHIN`` points and
@@ -452,13 +353,13 @@ def claims(runs: dict[str, Run], param_counts: dict[str, int]) -> pd.DataFrame:
     ]
     rows += [_accuracy_claim(f"Model B's validation accuracy after {e} epochs", "Table VI", paper.TABLE_VI[e], b, e,
                              "val_accuracy") for e in paper.TABLE_VI if e != last_b]
-    rows += [_accuracy_claim(f"Model {r.model}'s validation accuracy at stage {at_100 - 1}", "Table V",
-                             paper.TABLE_V[r.model][at_100 - 1][1], r, at_100, "val_accuracy") for r in (a, b)]
+    rows += [_accuracy_claim(f"Model {r.name}'s validation accuracy at stage {at_100 - 1}", "Table V",
+                             paper.TABLE_V[r.name][at_100 - 1][1], r, at_100, "val_accuracy") for r in (a, b)]
     for run in (a, b):
-        ours = abs(gap_max_rows(run.until(at_100))) if run.epochs >= at_100 else math.nan
+        ours = abs(gap_max_rows(run.until(at_100))) if run.epochs_done >= at_100 else math.nan
         latest = abs(gap_max_rows(run.history)) if len(run.history) else math.nan
-        rows.append(_compare(f"Model {run.model}'s train-validation gap (MAX rows of Table V)",
-                             "Section III.C, Table V", paper.TRAIN_VAL_GAP[run.model], ours, at_100, run, latest,
+        rows.append(_compare(f"Model {run.name}'s train-validation gap (MAX rows of Table V)",
+                             "Section III.C, Table V", paper.TRAIN_VAL_GAP[run.name], ours, at_100, run, latest,
                              unit=" pts"))
     rows.append(_overfitting_claim(a, b, at_100))
     for name, total in (("A", paper.MODEL_A_TOTAL_PARAMS), ("B", paper.MODEL_B_TOTAL_PARAMS)):
@@ -478,13 +379,13 @@ def claims(runs: dict[str, Run], param_counts: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _overfitting_claim(a: Run, b: Run, epoch: int) -> dict:
+def _overfitting_claim(a: train.Run, b: train.Run, epoch: int) -> dict:
     """The paper's central claim in its own terms: B's gap stays small while A's is large."""
     claim = "BN and dropout prevent overfitting: A's gap is large, B's small"
     base = {"claim": claim, "where": "abstract, Section III.C, conclusion", "paper": "6.7 vs 0.7 pts"}
-    if min(a.epochs, b.epochs) < epoch:
+    if min(a.epochs_done, b.epochs_done) < epoch:
         return base | {"ours": PENDING, "verdict": PENDING,
-                       "how we checked": f"needs epoch {epoch} of both runs; A has {a.epochs}, B {b.epochs}"}
+                       "how we checked": f"needs epoch {epoch} of both runs; A has {a.epochs_done}, B {b.epochs_done}"}
     gap_a, gap_b = (evaluate.train_val_gap(r.until(epoch), last=10) for r in (a, b))
     holds = gap_a - gap_b > REPRODUCED_WITHIN and gap_b <= PARTLY_WITHIN
     direction = gap_a > gap_b

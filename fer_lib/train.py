@@ -389,7 +389,11 @@ def read_history(run_dir: str | os.PathLike):
 
 @dataclass(frozen=True)
 class Run:
-    """A run folder as the notebooks and commands read it: finished or in progress."""
+    """A run folder as the commands and the book read it, finished or in progress.
+
+    The paper run takes days on the project's CPUs, so everything here works on
+    whatever epochs a run has had: a value at an epoch not reached yet is NaN.
+    """
 
     path: Path
     config: TrainConfig
@@ -397,26 +401,95 @@ class Run:
     history: object  # pandas.DataFrame, one row per finished epoch
 
     @property
+    def name(self) -> str:
+        """The paper's name for the model: "A" or "B"."""
+        return self.config.model.upper()
+
+    @property
+    def planned(self) -> int:
+        return self.config.epochs
+
+    @property
     def epochs_done(self) -> int:
         return len(self.history)
 
     @property
     def complete(self) -> bool:
-        return self.epochs_done == self.config.epochs
+        return self.epochs_done == self.planned
 
-    @property
-    def weights_file(self) -> Path:
-        """The final model once the run is complete, else the last checkpoint's."""
-        final = self.path / FINAL_MODEL
-        return final if final.exists() else self.path / CHECKPOINT / "model.keras"
+    def status(self) -> str:
+        """"epoch 12 of 200 (in progress)" or "all 100 epochs": what every report must say."""
+        if self.complete:
+            return f"all {self.planned} epochs"
+        return f"epoch {self.epochs_done} of {self.planned} (in progress)"
 
-    @property
-    def model(self):
-        import keras
+    def until(self, epoch: int):
+        """The history up to and including ``epoch``."""
+        return self.history[self.history["epoch"] <= epoch]
 
-        from fer_lib import models  # noqa: F401  (registers the fused batch normalization layer)
+    def at(self, epoch: int, column: str) -> float:
+        """One logged value at one epoch, NaN where that epoch has not run yet."""
+        row = self.history.loc[self.history["epoch"] == epoch, column]
+        return float(row.iloc[0]) if len(row) else float("nan")
 
-        return keras.models.load_model(self.weights_file, compile=False)
+    def wall_hours(self) -> float:
+        return float(self.manifest.get("wall_seconds", 0.0)) / 3600
+
+    def commits(self) -> set[str]:
+        """The short commits of every session that trained this run ("+dirty" where uncommitted)."""
+        return {s["git_commit"][:7] + ("+dirty" if "dirty" in s["git_commit"] else "")
+                for s in self.manifest["segments"]}
+
+    def provenance(self) -> str:
+        """Commit, data checksum, seed, hardware and wall time: enough to weigh a number from this run."""
+        seg = self.manifest["segments"][-1]
+        threads = seg["tf_threads"]
+        return (
+            f"Model {self.name}: {self.status()}, seed {self.config.seed}, profile {self.config.profile}; "
+            f"commit {', '.join(sorted(self.commits()))}; data sha256 {self.manifest['data']['sha256'][:12]}; "
+            f"{seg['cpu']}, {seg['cores']} cores ({threads} TensorFlow thread{'s' if threads != 1 else ''}), "
+            f"TensorFlow {seg['tensorflow']}, Keras {seg['keras']}; "
+            f"{self.wall_hours():.1f} h of wall time in {len(self.manifest['segments'])} session(s)"
+        )
+
+    def latest(self, attempts: int = 10):
+        """The latest weights (final, else the last checkpoint's) and the history they belong to.
+
+        A run still training replaces ``checkpoint/`` after every epoch (by two
+        renames), so the folder is copied first and read from the copy; a copy
+        caught in the middle of a replacement fails to load and is tried again.
+        """
+        import tempfile
+        import zipfile
+
+        import pandas as pd
+
+        if (self.path / FINAL_MODEL).is_file():
+            return _load_model(self.path / FINAL_MODEL), self.history
+        problems = []
+        for _ in range(attempts):
+            for name in (CHECKPOINT, f"{CHECKPOINT}.old"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    copy = Path(tmp) / CHECKPOINT
+                    try:
+                        shutil.copytree(self.path / name, copy)
+                        state = json.loads((copy / "state.json").read_text())
+                        model = _load_model(copy / "model.keras")
+                    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                        problems.append(f"{name}: {type(err).__name__}: {err}")
+                        continue
+                return model, pd.DataFrame(state["history"], columns=list(HISTORY_COLUMNS))
+            time.sleep(1.0)
+        raise FileNotFoundError(f"{self.path}: no loadable checkpoint after {attempts} attempts:\n"
+                                + "\n".join(problems[-2:]))
+
+
+def _load_model(path: Path):
+    import keras
+
+    from fer_lib import models  # noqa: F401  (registers the fused batch normalization layer)
+
+    return keras.models.load_model(path, compile=False)
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
@@ -444,8 +517,9 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
     manifest = run.manifest
     dest = Path(dest) if dest is not None else models.PRETRAINED
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_final(run.model, dest)
-    last = run.history.iloc[-1]
+    model, history = run.latest()
+    save_final(model, dest)
+    last = history.iloc[-1]
     meta = {
         "model": f"model_{manifest['config']['model']}",
         "classes": list(paper.CLASSES),

@@ -317,6 +317,35 @@ def test_nothing_found_says_how_to_get_data(tmp_path, monkeypatch):
         assert hint in text
 
 
+def test_download_prefers_the_challenge_csv_and_falls_back_to_the_folder_release(tmp_path, rows, monkeypatch):
+    """kagglehub's two calls stand in for the network, which tests cannot reach; the
+    refusal is kagglehub's own error for an account that has not accepted the rules."""
+    import kagglehub
+    from kagglehub.exceptions import KaggleApiHTTPError
+
+    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    (tmp_path / "competition").mkdir()
+    csv_file = write_csv(tmp_path / "competition" / data.KAGGLE_COMPETITION_FILE, rows)
+    folder = write_folder(tmp_path / "dataset", rows)
+    asked = []
+
+    def competition(handle, path=None, **_):
+        asked.append((handle, path))
+        return str(csv_file)
+
+    monkeypatch.setattr(kagglehub, "competition_download", competition)
+    monkeypatch.setattr(kagglehub, "dataset_download", lambda handle, **_: str(folder))
+    assert data.locate_data(download=True) == csv_file
+    assert asked == [(data.KAGGLE_COMPETITION, data.KAGGLE_COMPETITION_FILE)]
+
+    def refused(handle, path=None, **_):
+        raise KaggleApiHTTPError("403 Client Error: Forbidden: you must accept this competition's rules")
+
+    monkeypatch.setattr(kagglehub, "competition_download", refused)
+    with pytest.warns(UserWarning, match=r"(?s)accept the rules.*histogram-equalized"):
+        assert data.locate_data(download=True) == folder
+
+
 def test_official_counts_are_checked():
     rng = np.random.default_rng(0)
     labels, usage = [], []

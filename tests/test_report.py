@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_rows, write_csv
 
 from fer_lib import data, models, paper, report, train
 
@@ -29,9 +28,9 @@ def manifest(model: str, planned: int) -> dict:
             "data": {"release": "csv", "sha256": "ab" * 32}, "segments": [seg], "wall_seconds": 7200.0}
 
 
-def run(model: str, epochs: int, planned: int, tmp_path=None, **acc) -> report.Run:
-    path = tmp_path / report.run_folder(model) if tmp_path else None
-    return report.Run(model, path, history(epochs, **acc), manifest(model, planned))
+def run(model: str, epochs: int, planned: int, **acc) -> train.Run:
+    m = manifest(model, planned)
+    return train.Run(None, train.TrainConfig(**m["config"]), m, history(epochs, **acc))
 
 
 def test_run_status_and_provenance():
@@ -52,9 +51,12 @@ def test_load_runs_from_disk(tmp_path):
         history(3).to_csv(folder / "history.csv", index=False)
         (folder / "manifest.json").write_text(json.dumps(manifest(model, planned)))
     runs = report.load_runs(tmp_path)
-    assert runs["B"].planned == 200 and runs["A"].epochs == 3
+    assert runs["B"].planned == 200 and runs["A"].epochs_done == 3 and runs["A"].name == "A"
+    shutil.copy(tmp_path / "model_b" / "manifest.json", tmp_path / "model_a")
+    with pytest.raises(ValueError, match="holds a run of Model B, not Model A"):
+        report.load_runs(tmp_path)
     with pytest.raises(FileNotFoundError, match="manifest"):
-        report.load_run(tmp_path / "nowhere", "A")
+        report.load_runs(tmp_path / "nowhere")
 
 
 def test_verdict_thresholds():
@@ -156,20 +158,3 @@ def test_links_derive_from_the_config(tmp_path):
 def test_glue_pastes_strings_without_quotes():
     assert repr(report.Plain("epoch 3 of 200")) == "epoch 3 of 200"
     assert report.fmt(float("nan")) == "pending" and report.fmt(63.25, ".1f", "%") == "63.2%"
-
-
-def test_latest_model_reads_a_checkpoint_being_replaced(tmp_path):
-    fer = data.read_csv_release(write_csv(tmp_path / "fer.csv", tiny_rows({"Training": 8, "PublicTest": 1,
-                                                                            "PrivateTest": 4})), progress=False)
-    out = tmp_path / "model_a"
-    train.fit(train.profile("smoke", "a", epochs=2), out, fer, progress=False, stop_after=1)
-    r = report.load_run(out, "A")
-    model, hist = report.latest_model(r)
-    assert model.output_shape == (None, 5) and hist["epoch"].tolist() == [1]
-    # the runner's crash window: checkpoint/ renamed away, the new one not yet in place
-    (out / train.CHECKPOINT).rename(out / f"{train.CHECKPOINT}.old")
-    model, hist = report.latest_model(r, attempts=1)
-    assert hist["epoch"].tolist() == [1]
-    shutil.rmtree(out / f"{train.CHECKPOINT}.old")
-    with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
-        report.latest_model(r, attempts=1)

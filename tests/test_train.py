@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,7 +147,7 @@ def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
     out = tmp_path / "run"
     train.fit(smoke(epochs=2), out, small_data, progress=False, stop_after=1)
     run = train.load_run(out)
-    assert (run.epochs_done, run.complete, run.weights_file.parent.name) == (1, False, train.CHECKPOINT)
+    assert (run.epochs_done, run.complete, run.status()) == (1, False, "epoch 1 of 2 (in progress)")
 
     assert cli.main(["evaluate", str(out), "--data", str(small_csv)]) == 0
     summary = json.loads((out / "evaluation.json").read_text())
@@ -161,9 +162,24 @@ def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
     assert (meta["epochs_trained"], meta["epochs_planned"], meta["complete"]) == (1, 2, False)
     shipped = models.load_pretrained(tmp_path / "shipped.keras")
     x = small_data.split("val").x[:4, ..., None].astype("float32")
-    np.testing.assert_allclose(shipped.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(shipped.predict(x, verbose=0), run.latest()[0].predict(x, verbose=0), atol=1e-6)
 
 
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"manifest\.json is missing"):
         train.load_run(tmp_path)
+
+
+def test_latest_reads_a_checkpoint_being_replaced(tmp_path, small_data):
+    out = tmp_path / "model_a"
+    train.fit(train.profile("smoke", "a", epochs=2), out, small_data, progress=False, stop_after=1)
+    r = train.load_run(out)
+    model, hist = r.latest()
+    assert model.output_shape == (None, 5) and hist["epoch"].tolist() == [1]
+    # the runner's crash window: checkpoint/ renamed away, the new one not yet in place
+    (out / train.CHECKPOINT).rename(out / f"{train.CHECKPOINT}.old")
+    model, hist = r.latest(attempts=1)
+    assert hist["epoch"].tolist() == [1]
+    shutil.rmtree(out / f"{train.CHECKPOINT}.old")
+    with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
+        r.latest(attempts=1)

@@ -19,6 +19,8 @@ from fer_lib import paper
 from fer_lib.data import Split
 
 N_CLASSES = len(paper.CLASSES)
+#: What FER+ gives an image whose taggers chose no single one of the five classes.
+NO_MAJORITY = "no majority"
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -64,19 +66,55 @@ def evaluate(model, split: Split) -> dict:
     }
 
 
-def most_confident_mistakes(result: dict, split: Split, k: int = 12) -> pd.DataFrame:
-    """The k wrong predictions the model was surest of: often label noise, sometimes the model."""
+def most_confident_mistakes(result: dict, split: Split, k: int = 12, ferplus: np.ndarray | None = None) -> pd.DataFrame:
+    """The k wrong predictions the model was surest of: often label noise, sometimes the model.
+
+    With ``ferplus`` (``data.ferplus_majority`` of the split) a column says what FER+'s
+    taggers chose for each image.
+    """
     probs = result["probabilities"]
     y_pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(y_pred != split.y)
     top = wrong[np.argsort(-probs[wrong, y_pred[wrong]])][:k]
-    return pd.DataFrame({
+    mistakes = pd.DataFrame({
         "index": top,
         "id": split.ids[top],
         "true": [paper.CLASSES[i] for i in split.y[top]],
         "predicted": [paper.CLASSES[i] for i in y_pred[top]],
         "confidence": probs[top, y_pred[top]],
     })
+    if ferplus is not None:
+        _check_ferplus(ferplus, split)
+        mistakes["ferplus"] = [paper.CLASSES[i] if i >= 0 else NO_MAJORITY for i in ferplus[top]]
+    return mistakes
+
+
+def _check_ferplus(ferplus: np.ndarray, split: Split) -> None:
+    if ferplus.shape != split.y.shape:
+        raise ValueError(f"ferplus has shape {ferplus.shape}, but split {split.name!r} has {len(split)} images")
+
+
+def against_ferplus(result: dict, split: Split, ferplus: np.ndarray) -> dict:
+    """A model's accuracy under FER-2013's labels and under FER+'s, on the images where FER+'s
+    ten taggers chose one of the five classes, and how many of its mistakes FER+ calls right.
+
+    FER-2013 has one label per image; FER+ re-labelled every image by crowd vote. Where the
+    model disagrees with FER-2013 but agrees with the crowd, the mistake is likely the label's.
+    """
+    _check_ferplus(ferplus, split)
+    y_pred = result["probabilities"].argmax(axis=1)
+    voted = ferplus >= 0
+    label, crowd, said = split.y[voted], ferplus[voted], y_pred[voted]
+    wrong = said != label
+    return {
+        "images": len(split),
+        "with a FER+ majority": int(voted.sum()),
+        "labels agree (%)": float((label == crowd).mean() * 100),
+        "accuracy, FER-2013 labels (%)": float((said == label).mean() * 100),
+        "accuracy, FER+ labels (%)": float((said == crowd).mean() * 100),
+        "mistakes": int(wrong.sum()),
+        "mistakes where FER+ agrees with the model": int((wrong & (said == crowd)).sum()),
+    }
 
 
 # --- The paper's tables from a history ------------------------------------------------

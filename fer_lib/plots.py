@@ -295,13 +295,18 @@ def per_class_scores(scores: Mapping[str, pd.DataFrame], metrics: Sequence[str] 
 
 @styled
 def mistakes_grid(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 6) -> Figure:
-    """The model's most confident mistakes (from ``evaluate.most_confident_mistakes``)."""
+    """The model's most confident mistakes (from ``evaluate.most_confident_mistakes``), with
+    FER+'s label under each where the frame has one."""
     rows = max(1, -(-len(mistakes) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.95 * rows), squeeze=False)
+    height = 2.3 if "ferplus" in mistakes else 1.95
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, height * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, row in zip(axes.ravel(), mistakes.itertuples(index=False), strict=False):
-        _grey(ax, images[row.index], f"true {row.true}\nsaid {row.predicted} {row.confidence:.0%}")
+        title = f"true {row.true}\nsaid {row.predicted} {row.confidence:.0%}"
+        if "ferplus" in mistakes:
+            title += f"\nFER+ {row.ferplus}"
+        _grey(ax, images[row.index], title)
         ax.axis("on")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -79,6 +79,8 @@ def test_notebook_conventions(path: Path):
     # papermill-style parameters, with the profile from the environment
     parameters = [s for s, t in zip(source, tags, strict=True) if "parameters" in t]
     assert len(parameters) == 1 and 'PROFILE = os.environ.get("FER_PROFILE", "paper")' in parameters[0]
+    # no execution timestamps: they change on every run and would make every diff noisy
+    assert not [c["id"] for c in cells if "execution" in c.get("metadata", {})]
     # only the cells whose output nbval checks carry stored output
     for cell, text in zip(code, source, strict=True):
         if "# NBVAL_CHECK_OUTPUT" in text:

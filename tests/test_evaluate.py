@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fer_lib import evaluate, paper
+from fer_lib.data import Split
 
 
 def _history(epochs: int) -> pd.DataFrame:
@@ -54,3 +55,21 @@ def test_confusion_and_scores():
 def test_predict_validates_shape():
     with pytest.raises(ValueError, match=r"\(n, 48, 48\)"):
         evaluate.predict_proba(None, np.zeros((2, 64, 64), np.uint8))
+
+
+def test_against_ferplus_and_the_mistakes_it_explains():
+    y = np.array([0, 1, 2, 3, 4, 4])  # FER-2013's labels
+    said = np.array([0, 2, 2, 4, 0, 1])  # the model: right on images 0 and 2
+    crowd = np.array([0, 2, 1, -1, 0, 3])  # FER+: no majority on image 3
+    split = Split("val", "PrivateTest", np.zeros((6, 48, 48), np.uint8), y, np.array([f"row {i}" for i in range(6)]))
+    result = {"probabilities": np.eye(5)[said] * 0.8 + 0.04}
+    scores = evaluate.against_ferplus(result, split, crowd)
+    assert scores["images"] == 6 and scores["with a FER+ majority"] == 5
+    assert scores["labels agree (%)"] == pytest.approx(20.0)  # image 0 of 0, 1, 2, 4, 5
+    assert scores["accuracy, FER-2013 labels (%)"] == pytest.approx(40.0)  # images 0 and 2
+    assert scores["accuracy, FER+ labels (%)"] == pytest.approx(60.0)  # images 0, 1 and 4
+    assert (scores["mistakes"], scores["mistakes where FER+ agrees with the model"]) == (3, 2)  # 1, 4, 5; 1 and 4
+    mistakes = evaluate.most_confident_mistakes(result, split, k=10, ferplus=crowd).set_index("index")
+    assert mistakes.loc[1, "ferplus"] == "normal" and mistakes.loc[3, "ferplus"] == evaluate.NO_MAJORITY
+    with pytest.raises(ValueError, match="has 6 images"):
+        evaluate.against_ferplus(result, split, crowd[:5])

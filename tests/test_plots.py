@@ -112,6 +112,8 @@ def test_evaluation_figures(images):
     grid = plots.mistakes_grid(x, mistakes, columns=4)
     assert sum(ax.axison for ax in grid.axes) == 7
     assert png(plots.mistakes_grid(x, mistakes.iloc[:0]))
+    mistakes["ferplus"] = "happy"
+    assert "FER+ happy" in plots.mistakes_grid(x, mistakes).axes[0].get_title().split("\n")
 
 
 def test_table_shows_pending_and_highlights_differences():

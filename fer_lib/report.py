@@ -81,7 +81,7 @@ def runs_provenance(runs: dict[str, train.Run]) -> str:
     hours = sum(r.wall_hours() for r in runs.values())
     return (f"Runs: {epochs}; seed {', '.join(seeds)}; commit {', '.join(commits)}; "
             f"data sha256 {', '.join(data_sums)}; {seg['cpu']}, {seg['cores']} cores; "
-            f"TensorFlow {seg['tensorflow']}; {hours:.1f} h of wall time.")
+            f"{train.software_text(seg)}; {hours:.1f} h of wall time.")
 
 
 def run_folder(model: str) -> str:
@@ -128,7 +128,7 @@ def code_provenance() -> str:
     """The checkout and the packages that computed a chapter's numbers."""
     env = train.environment()
     return (f"commit {env['git_commit'][:7]}{'+dirty' if 'dirty' in env['git_commit'] else ''}, "
-            f"TensorFlow {env['tensorflow']}, Keras {env['keras']}, {env['cpu']} ({env['cores']} cores)")
+            f"{train.software_text(env)}, {train.machine_text(env)}")
 
 
 # --- Chapter 1: Table I ---------------------------------------------------------------------
@@ -254,8 +254,8 @@ def hardware_beside_paper(runs: dict[str, train.Run]) -> pd.DataFrame:
                       "sessions": "not given"}}
     for model, run in runs.items():
         segs = run.manifest["segments"]
-        machines = {f"{s['cpu']}, {s['cores']} cores, {s['tf_threads']} TensorFlow thread(s)" for s in segs}
-        software = {f"TensorFlow {s['tensorflow']}, Keras {s['keras']}, Python {s['python']}" for s in segs}
+        machines = {train.machine_text(s) for s in segs}
+        software = {f"{train.software_text(s)}, Python {s['python']}" for s in segs}
         rows[f"ours, Model {model}"] = {"machine": "; ".join(sorted(machines)), "software": "; ".join(sorted(software)),
                                         "sessions": f"{len(segs)} ({run.status()})"}
     return pd.DataFrame(rows).T
@@ -286,8 +286,8 @@ def sessions(runs: dict[str, train.Run]) -> pd.DataFrame:
         for seg in run.manifest["segments"]:
             rows.append({"model": model, "epochs": f"{seg['first_epoch']}-{seg.get('last_epoch', '?')}",
                          "started (UTC)": seg["start"].replace("T", " ")[:16],
-                         "machine": f"{seg['cpu']}, {seg['cores']} cores, {seg['tf_threads']} TF thread(s)",
-                         "TensorFlow / Keras": f"{seg['tensorflow']} / {seg['keras']}",
+                         "machine": train.machine_text(seg),
+                         "software": train.software_text(seg),
                          "commit": seg["git_commit"][:7] + ("+dirty" if "dirty" in seg["git_commit"] else ""),
                          "wall (h)": seg.get("wall_seconds", 0.0) / 3600})
     return pd.DataFrame(rows)

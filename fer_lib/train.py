@@ -210,6 +210,23 @@ def _backend_versions(backend: str) -> dict:
     return {backend: getattr(module, "__version__", "unknown")}
 
 
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def machine_text(env: dict) -> str:
+    """"AMD EPYC, 2 cores (1 TensorFlow thread)": where an environment or a segment ran."""
+    text = f"{env['cpu']}, {env['cores']} cores"
+    if "tf_threads" in env:
+        text += f" ({env['tf_threads']} TensorFlow thread{'s' if env['tf_threads'] != 1 else ''})"
+    return text
+
+
+def software_text(env: dict) -> str:
+    """"TensorFlow 2.21.0, Keras 3.15.1", whichever backend Keras ran on."""
+    backend = env.get("keras_backend", "tensorflow")
+    return f"{BACKEND_NAMES.get(backend, backend)} {env.get(backend, 'unknown')}, Keras {env['keras']}"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -443,12 +460,10 @@ class Run:
     def provenance(self) -> str:
         """Commit, data checksum, seed, hardware and wall time: enough to weigh a number from this run."""
         seg = self.manifest["segments"][-1]
-        threads = seg["tf_threads"]
         return (
             f"Model {self.name}: {self.status()}, seed {self.config.seed}, profile {self.config.profile}; "
             f"commit {', '.join(sorted(self.commits()))}; data sha256 {self.manifest['data']['sha256'][:12]}; "
-            f"{seg['cpu']}, {seg['cores']} cores ({threads} TensorFlow thread{'s' if threads != 1 else ''}), "
-            f"TensorFlow {seg['tensorflow']}, Keras {seg['keras']}; "
+            f"{machine_text(seg)}, {software_text(seg)}; "
             f"{self.wall_hours():.1f} h of wall time in {len(self.manifest['segments'])} session(s)"
         )
 

@@ -183,3 +183,59 @@ def test_latest_reads_a_checkpoint_being_replaced(tmp_path, small_data):
     shutil.rmtree(out / f"{train.CHECKPOINT}.old")
     with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
         r.latest(attempts=1)
+
+
+#: Trains on JAX in a process where TensorFlow cannot be imported, as on the accelerator image.
+JAX_RUN = """
+import importlib.abc, json, pathlib, sys
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+
+sys.meta_path.insert(0, NoTensorFlow())  # any import of TensorFlow now fails
+import numpy as np
+from fer_lib import data, train
+
+csv, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+fer = data.read_csv_release(csv, progress=False)
+config = train.profile("smoke", "b", epochs=2)
+whole = train.fit(config, out / "whole", fer, progress=False)
+train.fit(config, out / "parts", fer, progress=False, stop_after=1)
+parts = train.fit(config, out / "parts", fer, progress=False)
+train.export_pretrained(out / "whole", out / "shipped.keras")
+x = fer.split("val").x[:8, ..., None].astype("float32")
+np.save(out / "predicted.npy", np.asarray(train.load_run(out / "whole").latest()[0].predict(x, verbose=0)))
+print(json.dumps({"whole": whole, "parts": parts}))
+"""
+
+
+@pytest.mark.slow
+def test_the_jax_backend_trains_resumes_and_ships_a_model_tensorflow_loads(tmp_path, small_csv, small_data):
+    from fer_lib import models
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", JAX_RUN, str(small_csv), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    pd.testing.assert_frame_equal(pd.DataFrame(runs["whole"])[RESULT_COLUMNS],
+                                  pd.DataFrame(runs["parts"])[RESULT_COLUMNS])
+    segment = train.load_run(tmp_path / "whole").manifest["segments"][0]
+    assert segment["keras_backend"] == "jax" and "jax" in segment and "tensorflow" not in segment
+    assert "JAX" in train.software_text(segment)
+    shipped = models.load_pretrained(tmp_path / "shipped.keras")  # here, on TensorFlow
+    x = small_data.split("val").x[:8, ..., None].astype("float32")
+    np.testing.assert_allclose(shipped.predict(x, verbose=0), np.load(tmp_path / "predicted.npy"), atol=1e-4)
+
+
+def test_environment_text_names_the_backend():
+    on_tf = {"cpu": "X", "cores": 2, "tf_threads": 1, "keras_backend": "tensorflow", "tensorflow": "2.21.0",
+             "keras": "3.15.1"}
+    assert train.machine_text(on_tf) == "X, 2 cores (1 TensorFlow thread)"
+    assert train.software_text(on_tf) == "TensorFlow 2.21.0, Keras 3.15.1"
+    on_jax = {"cpu": "Y", "cores": 16, "keras_backend": "jax", "jax": "0.10.2", "keras": "3.15.1"}
+    assert (train.machine_text(on_jax), train.software_text(on_jax)) == ("Y, 16 cores", "JAX 0.10.2, Keras 3.15.1")

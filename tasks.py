@@ -42,12 +42,13 @@ def ensure_venv() -> None:
     stamp.write_text(want)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium; install it where we may."""
-    if CHROMIUM.exists() or shutil.which("apt-get") is None or os.geteuid() != 0:
+def ensure_system_packages() -> None:
+    """The browser tests drive Debian's Chromium, the webcam-window test a virtual X server
+    (Xvfb); install them where we may."""
+    if (CHROMIUM.exists() and shutil.which("Xvfb")) or shutil.which("apt-get") is None or os.geteuid() != 0:
         return
     run("apt-get", "update", "-qq")
-    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-liberation")
+    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "fonts-liberation", "xvfb")
 
 
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
@@ -64,7 +65,7 @@ def book() -> None:
 
 def test() -> None:
     ensure_venv()
-    ensure_chromium()
+    ensure_system_packages()
     run(BIN / "ruff", "check", ".")
     targets = ["tests"] + (["--nbval-lax", "notebooks"] if any((ROOT / "notebooks").glob("*.ipynb")) else [])
     run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", *targets, env={**QUIET, "FER_PROFILE": "smoke"})

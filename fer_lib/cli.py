@@ -117,6 +117,11 @@ def cmd_ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def _camera(value: str) -> int | str:
+    """A camera index, or a video file or stream URL (as ``cv2.VideoCapture`` takes them)."""
+    return int(value) if value.isdigit() else value
+
+
 def _live_pipeline(args: argparse.Namespace):
     """The real-time pipeline that ``annotate`` and ``webcam`` share, from their common options."""
     from fer_lib import realtime
@@ -200,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_annotate)
     p = sub.add_parser("webcam", help=cmd_webcam.__doc__)
-    p.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    p.add_argument("--camera", type=_camera, default=0,
+                   help="camera index (default 0), or a video file or stream URL that OpenCV opens")
     p.set_defaults(func=cmd_webcam)
     for name in ("annotate", "webcam"):
         p = sub.choices[name]

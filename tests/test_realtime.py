@@ -4,6 +4,10 @@ synthetic clips; with every odd input it must survive. Also the ``annotate`` and
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import subprocess
+import sys
 
 import cv2
 import keras
@@ -318,6 +322,66 @@ def test_webcam_without_a_display_fails_clearly(monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert cli.main(["webcam"]) == 2
     assert "no display" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def x_display():
+    """A real X server without a screen (Xvfb), for the desktop window; its display name."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        if os.environ.get("FER_REQUIRE_DISPLAY") == "1":
+            pytest.fail("FER_REQUIRE_DISPLAY=1 but Xvfb is missing (apt-get install xvfb)")
+        pytest.skip("Xvfb not found: apt-get install xvfb to test the webcam window")
+    read, write = os.pipe()  # Xvfb picks a free display and writes its number here
+    server = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    assert number, "Xvfb did not start"
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def _desktop(display: str) -> dict:
+    return {**os.environ, "DISPLAY": display, "MPLBACKEND": "TkAgg", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+#: Shows one frame in the window, then photographs the whole X screen.
+SHOW_AND_GRAB = """
+import os, sys
+import numpy as np
+from PIL import ImageGrab
+from fer_lib import realtime
+
+frame = np.load(sys.argv[1])
+window = realtime.Window()
+for _ in range(5):
+    assert window(frame)
+np.save(sys.argv[2], np.asarray(ImageGrab.grab(xdisplay=os.environ["DISPLAY"]).convert("RGB")))
+"""
+
+
+def test_webcam_window_shows_the_red_box_on_a_real_display(tmp_path, pipeline, astronaut, x_display):
+    annotated, result = pipeline.annotate(astronaut)
+    assert len(result.detections) == 1
+    np.save(tmp_path / "frame.npy", annotated)
+    subprocess.run([sys.executable, "-c", SHOW_AND_GRAB, str(tmp_path / "frame.npy"), str(tmp_path / "screen.npy")],
+                   env=_desktop(x_display), check=True, timeout=120)
+    screen = np.load(tmp_path / "screen.npy")
+    red = (screen[..., 0] > 200) & (screen[..., 1] < 60) & (screen[..., 2] < 60)
+    rows, cols = np.nonzero(red)
+    assert red.sum() > 200, "no red box on the screen"
+    assert 40 < cols.max() - cols.min() < 400 and 40 < rows.max() - rows.min() < 400  # one box, scaled to fit
+
+
+def test_webcam_command_plays_a_clip_in_a_window(tmp_path, model_file, astronaut_face, x_display):
+    video = write_clip(tmp_path / "camera.avi", astronaut_face, moving=5, still=0)
+    done = subprocess.run([sys.executable, "-m", "fer_lib", "webcam", "--camera", str(video), "--model",
+                           str(model_file)], env=_desktop(x_display), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"camera {video}: 5 frames" in done.stdout
 
 
 def test_no_camera_fails_clearly():

@@ -27,7 +27,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -106,6 +106,12 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def equalized(self) -> Split:
+        """The same images histogram-equalized (``cv2.equalizeHist``), as the folder release's
+        were before they were saved as JPEG."""
+        x = np.stack([cv2.equalizeHist(image) for image in self.x]) if len(self) else self.x
+        return replace(self, name=f"{self.name}, equalized", x=x)
 
 
 @dataclass(frozen=True)
@@ -216,14 +222,24 @@ def _how_to_get_data() -> str:
     )
 
 
-def locate_data(path: str | os.PathLike | None = None, *, download: bool = False) -> Path:
+def release_of(source: Path) -> str:
+    """Which release a located source is: a CSV file or an image folder."""
+    return RELEASE_CSV if source.is_file() else RELEASE_FOLDER
+
+
+def locate_data(path: str | os.PathLike | None = None, *, download: bool = False,
+                release: str | None = None) -> Path:
     """The FER-2013 source to read, in order: ``path``, ``FER2013_DIR``,
     ``../shared/fer2013-csv`` then ``../shared/fer2013`` beside the repository,
-    the user cache, and an opt-in Kaggle download.
+    the user cache, and an opt-in Kaggle download. ``release`` ("csv" or
+    "folder") passes over the places that hold the other release.
 
     An explicit ``path`` or ``FER2013_DIR`` that holds no data is an error,
     never a silent fall-through to another copy.
     """
+    if release not in (None, RELEASE_CSV, RELEASE_FOLDER):
+        raise ValueError(f"release must be {RELEASE_CSV!r}, {RELEASE_FOLDER!r} or None, got {release!r}")
+    # a given path must hold the release asked for; FER2013_DIR is passed over when it holds the other one
     for explicit, what in ((path, "the given path"), (os.environ.get("FER2013_DIR"), "FER2013_DIR")):
         if explicit:
             found = _release_in(Path(explicit).expanduser())
@@ -232,15 +248,22 @@ def locate_data(path: str | os.PathLike | None = None, *, download: bool = False
                     f"{what} {explicit} holds no FER-2013 release: expected a CSV file "
                     f"(one of {', '.join(CSV_NAMES)}) or a folder with train/ and test/"
                 )
-            return found
+            if release is None or release_of(found) == release:
+                return found
+            if what == "the given path":
+                raise DataNotFoundError(
+                    f"{what} {explicit} holds the {release_of(found)} release, not the {release} one")
     shared = repository_root().parent / "shared"
     for candidate in (shared / "fer2013-csv", shared / "fer2013", cache_dir() / "fer2013"):
         found = _release_in(candidate)
-        if found is not None:
+        if found is not None and (release is None or release_of(found) == release):
             return found
     if download or os.environ.get("FER2013_DOWNLOAD") == "1":
-        return _download()
-    raise DataNotFoundError(_how_to_get_data())
+        found = _download()
+        if release is None or release_of(found) == release:
+            return found
+    raise DataNotFoundError((f"the {release} release of FER-2013 was not found. " if release else "")
+                            + _how_to_get_data())
 
 
 def _download() -> Path:
@@ -604,6 +627,7 @@ def load_fer2013(
     verify: bool = False,
     cache: bool = True,
     download: bool = False,
+    release: str | None = None,
     progress: bool = True,
 ) -> FER2013:
     """Load FER-2013 from wherever :func:`locate_data` finds it.
@@ -612,8 +636,9 @@ def load_fer2013(
     a compressed cache keyed by the source's file names, sizes and times; later
     loads read the cache. ``verify=True`` checks the checksums again.
     With the full data set, the official counts per usage and class are asserted.
+    ``release`` ("csv" or "folder") asks for one release in particular.
     """
-    source = locate_data(path, download=download)
+    source = locate_data(path, download=download, release=release)
     cached = _cache_path(source, on_error, resize) if cache else None
     data = _load_cache(cached) if cached is not None and cached.is_file() else None
     if data is not None and verify:

@@ -346,6 +346,31 @@ def test_download_prefers_the_challenge_csv_and_falls_back_to_the_folder_release
         assert data.locate_data(download=True) == folder
 
 
+def test_locate_one_release_in_particular(tmp_path, rows, monkeypatch):
+    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    csv_file = write_csv(tmp_path / "fer2013.csv", rows)
+    shared_folder = write_folder(tmp_path / "shared" / "fer2013", rows)
+    assert data.locate_data(release="folder") == shared_folder
+    with pytest.raises(data.DataNotFoundError, match="the csv release of FER-2013 was not found"):
+        data.locate_data(release="csv")
+    assert data.locate_data(csv_file, release="csv") == csv_file
+    with pytest.raises(data.DataNotFoundError, match="holds the csv release, not the folder one"):
+        data.locate_data(csv_file, release="folder")
+    monkeypatch.setenv("FER2013_DIR", str(csv_file))  # the user's default, passed over for the other release
+    assert data.locate_data(release="folder") == shared_folder
+    assert data.locate_data() == csv_file
+    with pytest.raises(ValueError, match="release must be"):
+        data.locate_data(release="jpeg")
+
+
+def test_equalized_split(tiny_csv):
+    split = data.read_csv_release(tiny_csv, progress=False).split("train")
+    equalized = split.equalized()
+    assert equalized.name == "train, equalized" and equalized.x.shape == split.x.shape
+    np.testing.assert_array_equal(equalized.x[3], cv2.equalizeHist(split.x[3]))
+    np.testing.assert_array_equal(equalized.y, split.y)
+
+
 def test_official_counts_are_checked():
     rng = np.random.default_rng(0)
     labels, usage = [], []

@@ -73,3 +73,18 @@ def test_against_ferplus_and_the_mistakes_it_explains():
     assert mistakes.loc[1, "ferplus"] == "normal" and mistakes.loc[3, "ferplus"] == evaluate.NO_MAJORITY
     with pytest.raises(ValueError, match="has 6 images"):
         evaluate.against_ferplus(result, split, crowd[:5])
+
+
+def test_accuracy_by_view():
+    import keras
+
+    # a "model" that says class 0 for dark images and class 1 for bright ones
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(5)])
+    model.layers[-1].set_weights([np.array([[-1.0, 1.0, -9, -9, -9]]), np.array([128.0, -128.0, 0, 0, 0])])
+    dark, bright = np.full((2, 48, 48), 20, np.uint8), np.full((2, 48, 48), 230, np.uint8)
+    y = np.array([0, 1])
+    views = {"as stored": Split("val", "PrivateTest", np.stack([dark[0], bright[0]]), y, np.array(["a", "b"])),
+             "inverted": Split("val", "PrivateTest", np.stack([bright[0], dark[0]]), y, np.array(["a", "b"]))}
+    table = evaluate.accuracy_by_view({"M": model}, views)
+    assert table.loc["as stored", "M"] == 100.0 and table.loc["inverted", "M"] == 0.0

@@ -127,7 +127,7 @@ def data_provenance(fer: fer_data.FER2013) -> str:
 def code_provenance() -> str:
     """The checkout and the packages that computed a chapter's numbers."""
     env = train.environment()
-    return (f"commit {env['git_commit'][:7]}{'+dirty' if 'dirty' in env['git_commit'] else ''}, "
+    return (f"commit {train.short_commit(env['git_commit'])}, "
             f"{train.software_text(env)}, {train.machine_text(env)}")
 
 
@@ -288,7 +288,7 @@ def sessions(runs: dict[str, train.Run]) -> pd.DataFrame:
                          "started (UTC)": seg["start"].replace("T", " ")[:16],
                          "machine": train.machine_text(seg),
                          "software": train.software_text(seg),
-                         "commit": seg["git_commit"][:7] + ("+dirty" if "dirty" in seg["git_commit"] else ""),
+                         "commit": train.short_commit(seg["git_commit"]),
                          "wall (h)": seg.get("wall_seconds", 0.0) / 3600})
     return pd.DataFrame(rows)
 

@@ -183,6 +183,11 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def short_commit(commit: str) -> str:
+    """A commit from :func:`git_commit` as people read it: seven digits, "+dirty" kept."""
+    return commit[:7] + ("+dirty" if "dirty" in commit else "")
+
+
 def environment() -> dict:
     """Hardware and package versions: what a reader needs to weigh a timing."""
     import keras
@@ -454,8 +459,7 @@ class Run:
 
     def commits(self) -> set[str]:
         """The short commits of every session that trained this run ("+dirty" where uncommitted)."""
-        return {s["git_commit"][:7] + ("+dirty" if "dirty" in s["git_commit"] else "")
-                for s in self.manifest["segments"]}
+        return {short_commit(s["git_commit"]) for s in self.manifest["segments"]}
 
     def provenance(self) -> str:
         """Commit, data checksum, seed, hardware and wall time: enough to weigh a number from this run."""

@@ -239,6 +239,10 @@ def locate_data(path: str | os.PathLike | None = None, *, download: bool = False
     """
     if release not in (None, RELEASE_CSV, RELEASE_FOLDER):
         raise ValueError(f"release must be {RELEASE_CSV!r}, {RELEASE_FOLDER!r} or None, got {release!r}")
+
+    def wanted(found: Path | None) -> bool:
+        return found is not None and (release is None or release_of(found) == release)
+
     # a given path must hold the release asked for; FER2013_DIR is passed over when it holds the other one
     for explicit, what in ((path, "the given path"), (os.environ.get("FER2013_DIR"), "FER2013_DIR")):
         if explicit:
@@ -248,7 +252,7 @@ def locate_data(path: str | os.PathLike | None = None, *, download: bool = False
                     f"{what} {explicit} holds no FER-2013 release: expected a CSV file "
                     f"(one of {', '.join(CSV_NAMES)}) or a folder with train/ and test/"
                 )
-            if release is None or release_of(found) == release:
+            if wanted(found):
                 return found
             if what == "the given path":
                 raise DataNotFoundError(
@@ -256,11 +260,11 @@ def locate_data(path: str | os.PathLike | None = None, *, download: bool = False
     shared = repository_root().parent / "shared"
     for candidate in (shared / "fer2013-csv", shared / "fer2013", cache_dir() / "fer2013"):
         found = _release_in(candidate)
-        if found is not None and (release is None or release_of(found) == release):
+        if wanted(found):
             return found
     if download or os.environ.get("FER2013_DOWNLOAD") == "1":
         found = _download()
-        if release is None or release_of(found) == release:
+        if wanted(found):
             return found
     raise DataNotFoundError((f"the {release} release of FER-2013 was not found. " if release else "")
                             + _how_to_get_data())

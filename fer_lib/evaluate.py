@@ -120,8 +120,8 @@ def against_ferplus(result: dict, split: Split, ferplus: np.ndarray) -> dict:
 def accuracy_by_view(models: dict[str, object], views: dict[str, Split]) -> pd.DataFrame:
     """Accuracy (%) of each model (columns) on each view of the images (rows), such as the same
     faces as the two public releases store them: a model must be fed what it was trained on."""
-    return pd.DataFrame({name: {view: float((predict_proba(model, split.x).argmax(axis=1) == split.y).mean() * 100)
-                                for view, split in views.items()} for name, model in models.items()})
+    return pd.DataFrame({name: {view: evaluate(model, split)["accuracy"] * 100 for view, split in views.items()}
+                         for name, model in models.items()})
 
 
 # --- The paper's tables from a history ------------------------------------------------

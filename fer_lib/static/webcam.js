@@ -131,14 +131,17 @@ function render({ model, el: root }) {
     return frame;
   }
 
+  // as many frames as max_in_flight await a reply: the next waits for one of them
+  function full() { return inFlight.size >= Math.max(1, model.get("max_in_flight")); }
+
   function schedule() {
-    if (!running || timer || inFlight.size >= Math.max(1, model.get("max_in_flight"))) return;
+    if (!running || timer || full()) return;
     const wait = Math.max(0, lastSent + 1000 / model.get("max_fps") - performance.now());
     timer = setTimeout(() => { timer = null; sendFrame(); }, wait);
   }
 
   function sendFrame() {
-    if (!running || inFlight.size >= Math.max(1, model.get("max_in_flight"))) return;
+    if (!running || full()) return;
     if (video.readyState < 2 || !video.videoWidth) {
       timer = setTimeout(() => { timer = null; sendFrame(); }, 50);
       return;

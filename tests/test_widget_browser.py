@@ -1,5 +1,5 @@
-"""The webcam widget end to end: JupyterLab on localhost, Debian's headless Chromium with a fake camera fed
-from a clip of the astronaut's face, the real-time notebook run in the page, the kernel's replies drawn.
+"""The webcam widget end to end: JupyterLab and Notebook 7 on localhost, Debian's headless Chromium with a fake
+camera fed from a clip of the astronaut's face, the real-time notebook run in the page, the kernel's replies drawn.
 
 Needs /usr/bin/chromium (apt-get install chromium); skipped without it unless FER_REQUIRE_BROWSER=1.
 Screenshots and the measured frame rate go to FER_TEST_ARTIFACTS (default: the test's tmp folder).
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -82,10 +83,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Frontend:
+    """A notebook front end the widget must work in: how to start it, open a notebook, and know the kernel is up."""
+
+    module: str  # python -m <module> starts the server
+    app: str  # its configurable class, for the settings and workspaces folders
+    path: str  # the notebook's page, from the server's root
+    ready: str  # JavaScript that is true once the kernel is connected and idle
+
+
+FRONTENDS = {
+    # JupyterLab: the status bar says "Idle" once the kernel is connected (the toolbar's indicator says so earlier)
+    "jupyterlab": Frontend("jupyterlab", "LabApp", "lab/tree/{name}?reset", """() =>
+        document.getElementById('jp-main-statusbar')?.innerText.includes('Python 3 (ipykernel) | Idle')"""),
+    # Notebook 7 has no status bar: the toolbar names the kernel once it is started, then shows it idle
+    "notebook7": Frontend("notebook", "JupyterNotebookApp", "notebooks/{name}", """() =>
+        document.querySelector('.jp-Toolbar-kernelName')?.textContent === 'Python 3 (ipykernel)'
+        && document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"""),
+}
+
+
 @pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory, chromium):
-    """JupyterLab on localhost, serving a copy of the notebook (running it must not touch the repository's)."""
-    home = tmp_path_factory.mktemp("lab")
+def jupyter(request, tmp_path_factory, chromium):
+    """A Jupyter front end (the test's parameter names it) on localhost, serving a copy of the notebook (running
+    it must not touch the repository's); yields the notebook's URL and the front end."""
+    frontend = FRONTENDS[request.param]
+    home = tmp_path_factory.mktemp(request.param)
     root = home / "notebooks"
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
@@ -97,9 +121,10 @@ def jupyterlab(tmp_path_factory, chromium):
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = open(home / "jupyter.log", "w")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
+        [sys.executable, "-m", frontend.module, "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={home / 'workspaces'}", f"--LabApp.user_settings_dir={home / 'settings'}"],
+         f"--{frontend.app}.workspaces_dir={home / 'workspaces'}",
+         f"--{frontend.app}.user_settings_dir={home / 'settings'}"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://localhost:{port}"
@@ -110,27 +135,27 @@ def jupyterlab(tmp_path_factory, chromium):
                 break
             except OSError:
                 if server.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: {(home / 'jupyter.log').read_text()[-2000:]}")
+                    pytest.fail(f"{frontend.module} exited: {(home / 'jupyter.log').read_text()[-2000:]}")
                 time.sleep(0.5)
         else:
-            pytest.fail("JupyterLab did not answer within 60 s")
-        yield base, token
+            pytest.fail(f"{frontend.module} did not answer within 60 s")
+        path = frontend.path.format(name=NOTEBOOK.name)
+        yield f"{base}/{path}{'&' if '?' in path else '?'}token={token}", frontend
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
 
 
-def open_and_run_notebook(browser, jupyterlab, artifacts: Path, name: str):
-    """A page with the notebook opened afresh (?reset: no restored workspace) and all its cells run;
-    where the widget does not appear, a screenshot and the notebook's text say why."""
+def open_and_run_notebook(browser, jupyter, artifacts: Path, name: str):
+    """A page with the notebook opened afresh and all its cells run; where the widget does not appear, a
+    screenshot and the notebook's text say why."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    base, token = jupyterlab
+    url, frontend = jupyter
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?reset&token={token}")
-    # the status bar says "Idle" once the kernel is connected (the toolbar's indicator says so earlier)
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)
+    page.goto(url)
+    page.wait_for_function(frontend.ready, polling=250, timeout=90_000)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     try:
@@ -181,7 +206,8 @@ def check_drawing(page, state: dict) -> None:
     assert red_pixels(page) > 200  # the box, the label's background and a bar
 
 
-def test_live_camera_in_jupyterlab(chromium, jupyterlab, tmp_path, artifacts):
+@pytest.mark.parametrize("jupyter", FRONTENDS, indirect=True)
+def test_live_camera(chromium, jupyter, tmp_path, artifacts):
     from playwright.sync_api import sync_playwright
 
     camera = write_y4m(tmp_path / "camera.y4m", astronaut_clip())
@@ -190,7 +216,8 @@ def test_live_camera_in_jupyterlab(chromium, jupyterlab, tmp_path, artifacts):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium), args=flags, headless=True)
         try:
-            page = open_and_run_notebook(browser, jupyterlab, artifacts, "live")
+            frontend = jupyter[1].module
+            page = open_and_run_notebook(browser, jupyter, artifacts, f"live_{frontend}")
             page.click(".fer-webcam-start")
             first = wait_for_boxes(page)
             check_drawing(page, first)
@@ -199,8 +226,8 @@ def test_live_camera_in_jupyterlab(chromium, jupyterlab, tmp_path, artifacts):
             last = drawn(page)
             kernel_fps = (last["frames"] - first["frames"]) / (time.perf_counter() - started)
             check_drawing(page, last)
-            page.locator(".fer-webcam").screenshot(path=str(artifacts / "webcam_widget.png"))
-            page.screenshot(path=str(artifacts / "webcam_jupyterlab.png"), full_page=True)
+            page.locator(".fer-webcam").screenshot(path=str(artifacts / f"webcam_widget_{frontend}.png"))
+            page.screenshot(path=str(artifacts / f"webcam_{frontend}.png"), full_page=True)
             page.click(".fer-webcam-stop")
             assert drawn(page)["boxes"] == 0
         finally:
@@ -212,12 +239,13 @@ def test_live_camera_in_jupyterlab(chromium, jupyterlab, tmp_path, artifacts):
                     "grab_and_encode": last["stages"]["encodeMs"], "kernel": last["stages"]["kernelMs"],
                     "transport_and_waiting": last["stages"]["transportMs"], "drawing": last["stages"]["drawMs"]},
                 "frames": last["frames"], "labels": last["labels"]}
-    (artifacts / "webcam_fps.json").write_text(json.dumps(measured, indent=1))
-    print(f"\nwidget in JupyterLab: {measured}")
+    (artifacts / f"webcam_fps_{frontend}.json").write_text(json.dumps(measured, indent=1))
+    print(f"\nwidget in {frontend}: {measured}")
     assert kernel_fps > 0  # the speed goal is reported, not asserted (see benchmarks/realtime_speed.py)
 
 
-def test_refused_camera_falls_back_to_a_video_file(chromium, jupyterlab, tmp_path, artifacts):
+@pytest.mark.parametrize("jupyter", ["jupyterlab"], indirect=True)
+def test_refused_camera_falls_back_to_a_video_file(chromium, jupyter, tmp_path, artifacts):
     from playwright.sync_api import sync_playwright
 
     video = write_webm(tmp_path / "recording.webm", astronaut_clip(30))
@@ -225,7 +253,7 @@ def test_refused_camera_falls_back_to_a_video_file(chromium, jupyterlab, tmp_pat
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium), args=flags, headless=True)
         try:
-            page = open_and_run_notebook(browser, jupyterlab, artifacts, "refused")
+            page = open_and_run_notebook(browser, jupyter, artifacts, "refused")
             page.click(".fer-webcam-start")
             page.wait_for_selector(".fer-webcam[data-camera='unavailable']", timeout=30_000)
             message = page.inner_text(".fer-webcam-message")

@@ -9,6 +9,7 @@ and one colour per model and per class keep the chapters consistent.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -53,6 +54,12 @@ def styled(plot: Callable[..., Figure]) -> Callable[..., Figure]:
         return fig
 
     return wrapper
+
+
+def percent_down(probability: float, decimals: int = 1) -> str:
+    """A probability as a percentage rounded down, so that "at least" stays true: 0.9996 is 99.9%, never 100%."""
+    scale = 10**decimals
+    return f"{math.floor(probability * 100 * scale + 1e-9) / scale:.{decimals}f}%"
 
 
 def _grey(ax, image: np.ndarray, title: str | None = None) -> None:
@@ -303,7 +310,7 @@ def mistakes_grid(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 6) 
     for ax in axes.ravel():
         ax.axis("off")
     for ax, row in zip(axes.ravel(), mistakes.itertuples(index=False), strict=False):
-        title = f"true {row.true}\nsaid {row.predicted} {row.confidence:.0%}"
+        title = f"true {row.true}\nsaid {row.predicted} {percent_down(row.confidence)}"
         if "ferplus" in mistakes:
             title += f"\nFER+ {row.ferplus}"
         _grey(ax, images[row.index], title)

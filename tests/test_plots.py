@@ -114,6 +114,12 @@ def test_evaluation_figures(images):
     assert png(plots.mistakes_grid(x, mistakes.iloc[:0]))
     mistakes["ferplus"] = "happy"
     assert "FER+ happy" in plots.mistakes_grid(x, mistakes).axes[0].get_title().split("\n")
+    assert grid.axes[0].get_title().split("\n")[1].endswith(" 92.0%")
+
+
+@pytest.mark.parametrize(("probability", "text"), [(0.9996, "99.9%"), (0.29, "29.0%"), (1.0, "100.0%"), (0.0, "0.0%")])
+def test_percent_down_never_rounds_up(probability, text):
+    assert plots.percent_down(probability) == text
 
 
 def test_table_shows_pending_and_highlights_differences():

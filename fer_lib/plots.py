@@ -327,7 +327,7 @@ def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 1,
     separators, and cells where ``highlight`` is True are shaded (differences from the paper)."""
     styler = frame.style.format(precision=precision, thousands=",", na_rep="pending")
     if formats:
-        styler = styler.format(formats, na_rep="pending")
+        styler = styler.format(formats, subset=list(formats), na_rep="pending")  # the other columns keep precision
     if caption:
         styler = styler.set_caption(caption)
     if highlight is not None:

@@ -129,6 +129,12 @@ def test_table_shows_pending_and_highlights_differences():
     assert html.count("background-color: #ffe0b2") == 1
 
 
+def test_table_formats_some_columns_and_keeps_the_precision_of_the_others():
+    frame = pd.DataFrame({"epochs": [45.0, 39.0], "accuracy": [63.772455, np.nan]})
+    html = plots.table(frame, precision=2, formats={"epochs": "{:.0f}"}).to_html()
+    assert ">45<" in html and ">63.77<" in html and "63.772" not in html and "pending" in html
+
+
 def test_claims_table_colours_verdicts():
     claims = pd.DataFrame({"claim": ["x", "y"], "verdict": ["reproduced", "pending"]})
     html = plots.claims_table(claims, "Claims").to_html()

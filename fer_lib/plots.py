@@ -322,12 +322,14 @@ def mistakes_grid(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 6) 
 
 # --- Tables -----------------------------------------------------------------------------------------
 def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 1,
-          highlight: pd.DataFrame | None = None, formats: Mapping[str, str] | None = None):
-    """A pandas Styler for the book: missing values read "pending", integers get thousands
-    separators, and cells where ``highlight`` is True are shaded (differences from the paper)."""
-    styler = frame.style.format(precision=precision, thousands=",", na_rep="pending")
+          highlight: pd.DataFrame | None = None, formats: Mapping[str, str] | None = None,
+          missing: str = "pending"):
+    """A pandas Styler for the book: missing values read ``missing`` (most are epochs not run yet),
+    integers get thousands separators, and cells where ``highlight`` is True are shaded
+    (differences from the paper)."""
+    styler = frame.style.format(precision=precision, thousands=",", na_rep=missing)
     if formats:
-        styler = styler.format(formats, subset=list(formats), na_rep="pending")  # the other columns keep precision
+        styler = styler.format(formats, subset=list(formats), na_rep=missing)  # the other columns keep precision
     if caption:
         styler = styler.set_caption(caption)
     if highlight is not None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from fer_lib import data as fer_data
@@ -215,10 +216,9 @@ class FaceDetector:
 def prepare_faces(gray: np.ndarray, boxes: np.ndarray, equalize: bool) -> np.ndarray:
     """Face crops (n, 48, 48) uint8, as the model's training images were made.
 
-    The crop is the Haar box itself: on 400 FER-2013 validation faces placed in
-    larger frames, the box the cascade found was the FER-2013 image's own
-    extent (median size ratio 1.02, centre offset under 1% of the box), so no
-    margin is added. ``equalize`` is for models trained on the folder release,
+    The crop is the Haar box itself, with no margin: on FER-2013 faces placed in
+    larger frames, the median box is the image's own extent (``recrop`` measures
+    it; the book's chapter 2 shows it). ``equalize`` is for models trained on the folder release,
     whose images were histogram-equalized; the CSV release's were not.
     """
     size = (fer_data.IMAGE_SIZE, fer_data.IMAGE_SIZE)
@@ -227,6 +227,57 @@ def prepare_faces(gray: np.ndarray, boxes: np.ndarray, equalize: bool) -> np.nda
         crop = cv2.resize(gray[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)
         crops[i] = cv2.equalizeHist(crop) if equalize else crop
     return crops
+
+
+def frame_around(face: np.ndarray, scale: int, size: tuple[int, int] = (640, 480), grey: int = 128) -> np.ndarray:
+    """A grey camera-sized frame with ``face`` enlarged ``scale`` times in its middle: a
+    face whose true extent is known, to check the live pipeline's crop against."""
+    side = face.shape[0] * scale
+    width, height = size
+    if side > min(width, height):
+        raise ValueError(f"a {side}-pixel face does not fit in a {width}x{height} frame")
+    frame = np.full((height, width), grey, np.uint8)
+    top, left = (height - side) // 2, (width - side) // 2
+    frame[top:top + side, left:left + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    return frame
+
+
+def recrop(faces: np.ndarray, scale: int = 4, detector: FaceDetector | None = None,
+           progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each 48x48 face enlarged in a camera-sized frame (``frame_around``) and found again by the
+    live detector: how the cascade's box frames a face whose true extent is known.
+
+    Returns one row per face, with the number of boxes found and, where exactly one was, the
+    box's side over the face's (``size_ratio``), the distance between their centres as a share
+    of the face's side (``offset``) and the crop's mean absolute difference from the face in
+    grey levels (``difference``); ``resampling`` is that difference for a crop of the face's
+    true extent, the part that enlarging and shrinking alone cause. Also returns the crops
+    (n, 48, 48) of the faces found once, zeros elsewhere.
+    """
+    if faces.ndim != 3 or faces.shape[1:] != (fer_data.IMAGE_SIZE, fer_data.IMAGE_SIZE):
+        raise ValueError(f"faces must be (n, 48, 48) grey images, got shape {faces.shape}")
+    detector = detector or FaceDetector()
+    rows, crops = [], np.zeros_like(faces, dtype=np.uint8)
+    for i, face in enumerate(tqdm(faces, desc="recrop", unit="face", disable=not progress)):
+        frame = frame_around(face, scale)
+        side = face.shape[0] * scale
+        truth = np.array([[(frame.shape[1] - side) // 2, (frame.shape[0] - side) // 2, side, side]])
+        boxes = detector.detect(frame)
+        row = {"boxes": len(boxes), "size_ratio": np.nan, "offset": np.nan, "difference": np.nan,
+               "resampling": _mean_difference(prepare_faces(frame, truth, equalize=False)[0], face)}
+        if len(boxes) == 1:
+            x, y, w, h = boxes[0]
+            crops[i] = prepare_faces(frame, boxes, equalize=False)[0]
+            centre = truth[0, :2] + side / 2
+            row |= {"size_ratio": (w + h) / 2 / side,
+                    "offset": float(np.hypot(*(np.array([x + w / 2, y + h / 2]) - centre)) / side),
+                    "difference": _mean_difference(crops[i], face)}
+        rows.append(row)
+    return pd.DataFrame(rows), crops
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())
 
 
 class FaceClassifier:

@@ -171,21 +171,6 @@ def params_at_input_size(model, size: int) -> dict[str, int]:
     return {layer.name: layer.count_params() for layer in clone.layers} | {"total": clone.count_params()}
 
 
-def frame_around(face: np.ndarray, scale: int, size: tuple[int, int] = (640, 480), grey: int = 128) -> np.ndarray:
-    """A grey camera-sized frame with ``face`` enlarged ``scale`` times in its middle: a
-    face whose true extent is known, to check the live pipeline's crop against."""
-    import cv2
-
-    side = face.shape[0] * scale
-    width, height = size
-    if side > min(width, height):
-        raise ValueError(f"a {side}-pixel face does not fit in a {width}x{height} frame")
-    frame = np.full((height, width), grey, np.uint8)
-    top, left = (height - side) // 2, (width - side) // 2
-    frame[top:top + side, left:left + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-    return frame
-
-
 # --- Chapter 3: Tables II and III -----------------------------------------------------------------
 def _shape(layer) -> tuple[int, ...]:
     return tuple(int(d) for d in layer.output.shape[1:])
@@ -211,7 +196,9 @@ def architecture_beside_paper(model, paper_rows) -> pd.DataFrame:
     ]
     table["note"] = table["_merge"].map({"left_only": "not in the paper's table", "right_only": "missing here",
                                          "both": ""}).astype(str)
-    return table.drop(columns="_merge").set_index("layer")
+    # an outer merge sorts by name; a reader wants the model's order, then any rows only the paper has
+    order = [*ours["layer"], *(layer for layer in theirs["layer"] if layer not in set(ours["layer"]))]
+    return table.drop(columns="_merge").set_index("layer").loc[order]
 
 
 def param_counts_beside_paper(built: dict[str, object]) -> pd.DataFrame:

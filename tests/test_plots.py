@@ -133,6 +133,7 @@ def test_table_formats_some_columns_and_keeps_the_precision_of_the_others():
     frame = pd.DataFrame({"epochs": [45.0, 39.0], "accuracy": [63.772455, np.nan]})
     html = plots.table(frame, precision=2, formats={"epochs": "{:.0f}"}).to_html()
     assert ">45<" in html and ">63.77<" in html and "63.772" not in html and "pending" in html
+    assert "not used" in plots.table(frame, missing="not used").to_html()
 
 
 def test_claims_table_colours_verdicts():

@@ -86,6 +86,39 @@ def test_fer2013_faces_placed_in_frames(real_csv_data, model):
     assert np.median(differences) < 6  # grey levels, of 255
 
 
+@pytest.mark.realdata
+def test_the_detectors_box_frames_fer2013_faces_as_their_makers_did(real_csv_data):
+    """recrop: the cascade's own box on FER-2013 faces of known extent is, in the median, the image itself
+    (the live crop adds no margin because of this); single faces may be framed quite differently."""
+    faces = real_csv_data.split("val").x[:200]
+    table, crops = realtime.recrop(faces)
+    once = table[table["boxes"] == 1]
+    assert len(once) >= 0.5 * len(faces)  # 70% of the first 1,000 when this was written
+    assert 0.95 < once["size_ratio"].median() < 1.05  # 0.99
+    assert once["offset"].median() < 0.05  # 2.8% of the face's side
+    assert once["difference"].median() > 2 * table["resampling"].median()  # framing, not resampling, differs
+    assert crops[table["boxes"] != 1].max() == 0 and crops[once.index].mean() > 10
+
+
+def test_recrop_of_a_face_and_of_a_blank(astronaut_face):
+    face = cv2.resize(cv2.cvtColor(astronaut_face, cv2.COLOR_BGR2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
+    table, crops = realtime.recrop(np.stack([face, np.full((48, 48), 128, np.uint8)]))
+    assert list(table["boxes"]) == [1, 0] and crops.shape == (2, 48, 48)
+    assert 0.7 < table.loc[0, "size_ratio"] < 1.3 and table.loc[0, "offset"] < 0.2
+    assert table.loc[1, ["size_ratio", "offset", "difference"]].isna().all() and crops[1].max() == 0
+    assert table.loc[1, "resampling"] < 1  # a flat face survives enlarging and shrinking
+    with pytest.raises(ValueError, match=r"\(n, 48, 48\)"):
+        realtime.recrop(np.zeros((2, 64, 64), np.uint8))
+
+
+def test_frame_around():
+    face = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
+    frame = realtime.frame_around(face, 4)
+    assert frame.shape == (480, 640) and frame[0, 0] == 128
+    with pytest.raises(ValueError, match="does not fit"):
+        realtime.frame_around(face, 20)
+
+
 def test_no_face(pipeline):
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     result = pipeline.process(frame)

@@ -131,18 +131,11 @@ def test_architecture_tables_beside_the_papers():
     assert table_ii["agrees"].eq(False).sum() == 0
     assert table_ii["agrees"].eq(True).sum() == len(paper.TABLE_II_MODEL_A)
     assert table_ii.loc["rescale", "note"] == "not in the paper's table"
+    assert list(table_ii.index) == list(report.architecture_table(built["A"])["layer"])  # the model's order
     counts = report.param_counts_beside_paper(built)
     assert counts.loc["Model B", "trainable (paper, total minus non-trainable)"] == 1_196_421
     assert counts.loc["Model A", "trainable (ours)"] == paper.MODEL_A_TOTAL_PARAMS
     assert report.params_at_input_size(built["A"], 64)["dense_1"] == 4 * 4 * 256 * 64 + 64
-
-
-def test_frame_around():
-    face = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
-    frame = report.frame_around(face, 4)
-    assert frame.shape == (480, 640) and frame[0, 0] == 128
-    with pytest.raises(ValueError, match="does not fit"):
-        report.frame_around(face, 20)
 
 
 def test_links_derive_from_the_config(tmp_path):

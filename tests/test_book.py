@@ -167,6 +167,10 @@ def test_every_page_renders_with_its_images_and_no_traceback(book_html: Path):
                 failures.append(f"{doc}: the page has no title or almost no content")
             if broken:
                 failures.append(f"{doc}: broken image(s) {broken}")
+            raw = page.evaluate(r"""Array.from(document.querySelectorAll('main td'))
+                .map(c => c.innerText.trim()).filter(t => /^-?[\d,]*\.\d{6}$/.test(t))""")
+            if raw:
+                failures.append(f"{doc}: table cells in pandas' unformatted six decimals, e.g. {raw[:3]}")
             if "Traceback (most recent call last)" in text or page.locator(
                     ".output.traceback, .output.error").count():
                 failures.append(f"{doc}: a Python traceback or error output is on the page")

@@ -254,6 +254,7 @@ def recrop(faces: np.ndarray, scale: int = 4, detector: FaceDetector | None = No
     true extent, the part that enlarging and shrinking alone cause. Also returns the crops
     (n, 48, 48) of the faces found once, zeros elsewhere.
     """
+    faces = np.asarray(faces)
     if faces.ndim != 3 or faces.shape[1:] != (fer_data.IMAGE_SIZE, fer_data.IMAGE_SIZE):
         raise ValueError(f"faces must be (n, 48, 48) grey images, got shape {faces.shape}")
     detector = detector or FaceDetector()

@@ -232,14 +232,19 @@ def prepare_faces(gray: np.ndarray, boxes: np.ndarray, equalize: bool) -> np.nda
 def frame_around(face: np.ndarray, scale: int, size: tuple[int, int] = (640, 480), grey: int = 128) -> np.ndarray:
     """A grey camera-sized frame with ``face`` enlarged ``scale`` times in its middle: a
     face whose true extent is known, to check the live pipeline's crop against."""
-    side = face.shape[0] * scale
+    left, top, side, _ = centred_box(face.shape[0] * scale, size)
+    frame = np.full(size[::-1], grey, np.uint8)
+    frame[top:top + side, left:left + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    return frame
+
+
+def centred_box(side: int, size: tuple[int, int] = (640, 480)) -> tuple[int, int, int, int]:
+    """Where ``frame_around`` puts a face of ``side`` pixels in a frame of ``size`` (width, height):
+    x, y, width, height, as the detector's boxes."""
     width, height = size
     if side > min(width, height):
         raise ValueError(f"a {side}-pixel face does not fit in a {width}x{height} frame")
-    frame = np.full((height, width), grey, np.uint8)
-    top, left = (height - side) // 2, (width - side) // 2
-    frame[top:top + side, left:left + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-    return frame
+    return (width - side) // 2, (height - side) // 2, side, side
 
 
 def recrop(faces: np.ndarray, scale: int = 4, detector: FaceDetector | None = None,
@@ -261,8 +266,8 @@ def recrop(faces: np.ndarray, scale: int = 4, detector: FaceDetector | None = No
     rows, crops = [], np.zeros_like(faces, dtype=np.uint8)
     for i, face in enumerate(tqdm(faces, desc="recrop", unit="face", disable=not progress)):
         frame = frame_around(face, scale)
-        side = face.shape[0] * scale
-        truth = np.array([[(frame.shape[1] - side) // 2, (frame.shape[0] - side) // 2, side, side]])
+        truth = np.array([centred_box(face.shape[0] * scale)])
+        side = truth[0, 2]
         boxes = detector.detect(frame)
         row = {"boxes": len(boxes), "size_ratio": np.nan, "offset": np.nan, "difference": np.nan,
                "resampling": _mean_difference(prepare_faces(frame, truth, equalize=False)[0], face)}

@@ -5,7 +5,7 @@ models against them, so a number from the paper is typed exactly once: here.
 Where the paper contradicts itself, both readings are kept and the conflict is
 named in ``ERRATA``.
 
-Source: JOIV 6(2), 2022; the plain-text extraction in ``shared/paper/``.
+Source: JOIV 6(2-2), 2022; the plain-text extraction in ``shared/paper/``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 CITATION = (
     "Norhikmah, A. Lutfhi, Rumini (2022). The Effect of Layer Batch "
     "Normalization and Dropout of CNN model Performance on Facial Expression "
-    "Classification. JOIV: International Journal on Informatics Visualization 6(2)."
+    "Classification. JOIV: International Journal on Informatics Visualization "
+    "6(2-2). doi:10.30630/joiv.6.2-2.921"
 )
 
 #: The five classes in the paper's own words, in the label order we use

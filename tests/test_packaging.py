@@ -59,3 +59,21 @@ def test_command_line_entry_points():
     out = subprocess.run([sys.executable, "-m", "fer_lib", "--help"], capture_output=True, text=True, check=True)
     for command in ("data", "models", "train"):
         assert command in out.stdout
+
+
+def test_citation_file_agrees_with_the_project():
+    import fer_lib
+    from fer_lib import paper
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    book = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["version"] == fer_lib.__version__
+    assert cff["license"] == project["license"]
+    assert (ROOT / "LICENSE").read_text().startswith(f"{project['license']} License")
+    assert cff["repository-code"] == book["repository"]["url"]
+    bib = (ROOT / "book" / "references.bib").read_text()
+    paper_doi = re.search(r"@article\{norhikmah2022effect,[^@]*?doi\s*=\s*\{(.+?)\}", bib).group(1)
+    assert cff["references"][0]["doi"] == paper_doi
+    assert paper_doi in paper.CITATION

@@ -15,8 +15,12 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def _pyproject_requirements() -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = _project()
     reqs = set(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         reqs |= set(extra)
@@ -35,7 +39,7 @@ def test_environment_yml_and_pyproject_list_the_same_packages():
 
 
 def test_python_versions_agree():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = _project()
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     assert project["requires-python"] in python
@@ -63,16 +67,15 @@ def test_command_line_entry_points():
 
 def test_citation_file_agrees_with_the_project():
     import fer_lib
-    from fer_lib import paper
+    from fer_lib import paper, report
 
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    book = yaml.safe_load((ROOT / "_config.yml").read_text())
+    project = _project()
     assert cff["cff-version"] == "1.2.0"
     assert cff["version"] == fer_lib.__version__
     assert cff["license"] == project["license"]
     assert (ROOT / "LICENSE").read_text().startswith(f"{project['license']} License")
-    assert cff["repository-code"] == book["repository"]["url"]
+    assert cff["repository-code"] == report.repository()["url"]
     bib = (ROOT / "book" / "references.bib").read_text()
     paper_doi = re.search(r"@article\{norhikmah2022effect,[^@]*?doi\s*=\s*\{(.+?)\}", bib).group(1)
     assert cff["references"][0]["doi"] == paper_doi

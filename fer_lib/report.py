@@ -77,7 +77,7 @@ def runs_provenance(runs: dict[str, train.Run]) -> str:
     epochs = ", ".join(f"Model {m} {r.epochs_done} of {r.planned} epochs" for m, r in runs.items())
     seeds = sorted({str(r.manifest["config"]["seed"]) for r in runs.values()})
     data_sums = sorted({r.manifest["data"]["sha256"][:12] for r in runs.values()})
-    commits = sorted(set().union(*(r.commits() for r in runs.values())))
+    commits = train.segment_commits([seg for r in runs.values() for seg in r.manifest["segments"]])
     hours = sum(r.wall_hours() for r in runs.values())
     return (f"Runs: {epochs}; seed {', '.join(seeds)}; commit {', '.join(commits)}; "
             f"data sha256 {', '.join(data_sums)}; {seg['cpu']}, {seg['cores']} cores; "

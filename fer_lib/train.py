@@ -168,15 +168,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> str:
-    """The checkout's commit, with '+dirty' when tracked files have changed."""
-    root = fer_data.repository_root()
+# A run's own outputs are tracked (the paper run is committed as it goes), so a resumed run
+# always finds them changed; only changes elsewhere make the code it runs differ from the commit.
+RUN_OUTPUTS = ("results", "fer_lib/weights")
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The checkout's commit, with '+dirty' when tracked files other than run outputs have changed."""
+    root = root or fer_data.repository_root()
+    outside_outputs = ["--", ":(top)", *(f":(top,exclude){path}" for path in RUN_OUTPUTS)]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no", *outside_outputs],
+            cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -186,6 +193,12 @@ def git_commit() -> str:
 def short_commit(commit: str) -> str:
     """A commit from :func:`git_commit` as people read it: seven digits, "+dirty" kept."""
     return commit[:7] + ("+dirty" if "dirty" in commit else "")
+
+
+def segment_commits(segments: list[dict]) -> list[str]:
+    """The short commits of training sessions, in the order the sessions started, each once."""
+    ordered = sorted(segments, key=lambda seg: seg["start"])
+    return list(dict.fromkeys(short_commit(seg["git_commit"]) for seg in ordered))
 
 
 def environment() -> dict:
@@ -457,16 +470,17 @@ class Run:
     def wall_hours(self) -> float:
         return float(self.manifest.get("wall_seconds", 0.0)) / 3600
 
-    def commits(self) -> set[str]:
-        """The short commits of every session that trained this run ("+dirty" where uncommitted)."""
-        return {short_commit(s["git_commit"]) for s in self.manifest["segments"]}
+    def commits(self) -> list[str]:
+        """The short commits of the sessions that trained this run, oldest first, each once
+        ("+dirty" where the code had uncommitted changes)."""
+        return segment_commits(self.manifest["segments"])
 
     def provenance(self) -> str:
         """Commit, data checksum, seed, hardware and wall time: enough to weigh a number from this run."""
         seg = self.manifest["segments"][-1]
         return (
             f"Model {self.name}: {self.status()}, seed {self.config.seed}, profile {self.config.profile}; "
-            f"commit {', '.join(sorted(self.commits()))}; data sha256 {self.manifest['data']['sha256'][:12]}; "
+            f"commit {', '.join(self.commits())}; data sha256 {self.manifest['data']['sha256'][:12]}; "
             f"{machine_text(seg)}, {software_text(seg)}; "
             f"{self.wall_hours():.1f} h of wall time in {len(self.manifest['segments'])} session(s)"
         )

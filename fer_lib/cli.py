@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fer_lib import data, train
 
     config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed)
-    out = args.out or os.path.join("results", args.profile, f"model_{args.model}")
+    out = args.out or os.path.join(train.RESULTS_DIR, args.profile, f"model_{args.model}")
     ds = data.load_fer2013(args.data)
     history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress)
     if history:
@@ -157,6 +157,8 @@ def cmd_webcam(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_lib.train import RESULTS_DIR
+
     parser = argparse.ArgumentParser(prog="fer-lib", description=f"Reproduction of {paper.CITATION}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -189,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("status", help=cmd_status.__doc__)
-    p.add_argument("root", nargs="?", default="results", help="folder holding run folders (default results)")
+    p.add_argument("root", nargs="?", default=RESULTS_DIR, help=f"folder holding run folders (default {RESULTS_DIR})")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("ship", help=cmd_ship.__doc__)

@@ -37,6 +37,7 @@ from fer_lib import paper
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "ms_per_step")
 CHECKPOINT = "checkpoint"
 FINAL_MODEL = "model.keras"
+RESULTS_DIR = "results"  # run folders go below it: results/<profile>/model_<a|b>
 
 
 @dataclass(frozen=True)
@@ -168,15 +169,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-# A run's own outputs are tracked (the paper run is committed as it goes), so a resumed run
-# always finds them changed; only changes elsewhere make the code it runs differ from the commit.
-RUN_OUTPUTS = ("results", "fer_lib/weights")
+def run_outputs() -> tuple[str, ...]:
+    """The folders, from the repository root, that runs write into: their results and the
+    shipped weights.
+
+    They are tracked (the paper run is committed as it goes), so a resumed run always finds
+    them changed; only changes elsewhere make the code it runs differ from the commit.
+    """
+    from fer_lib import models
+
+    package_root = models.WEIGHTS_DIR.parents[1]
+    return RESULTS_DIR, models.WEIGHTS_DIR.relative_to(package_root).as_posix()
 
 
 def git_commit(root: Path | None = None) -> str:
     """The checkout's commit, with '+dirty' when tracked files other than run outputs have changed."""
     root = root or fer_data.repository_root()
-    outside_outputs = ["--", ":(top)", *(f":(top,exclude){path}" for path in RUN_OUTPUTS)]
+    outside_outputs = ["--", ":(top)", *(f":(top,exclude){path}" for path in run_outputs())]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
@@ -577,7 +586,7 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
     return meta
 
 
-def runs_status(root: str | os.PathLike = "results"):
+def runs_status(root: str | os.PathLike = RESULTS_DIR):
     """Every run folder below ``root``: how far it is and how long the rest will take at
     its recent pace (the median of its last ten epochs)."""
     import pandas as pd

@@ -403,6 +403,13 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     return {v: int(counts.get(v, 0)) for v in VERDICTS}
 
 
+def verdict_sentence(table: pd.DataFrame) -> str:
+    """The verdicts counted in words, naming only those that occur, so that the sentence
+    reads right both while the run goes on and once it is complete."""
+    notes = {PENDING: " (their epoch has not run yet)"}
+    return ", ".join(f"{n} {v}{notes.get(v, '')}" for v, n in verdict_counts(table).items() if n)
+
+
 # --- Links: one repository address, in _config.yml -----------------------------------------------------
 def repository(config: str | Path | None = None) -> dict[str, str]:
     """The book's ``repository`` settings (url, branch, path_to_book): every link derives from them."""

@@ -73,6 +73,8 @@ def test_claims_while_the_run_is_young_are_pending():
     assert counts["pending"] == len(claims) - 3  # all but the two parameter counts and the live test
     assert counts["reproduced"] == 2 and counts["not testable"] == 1
     assert claims.loc[0, "how we checked"].startswith("needs epoch 200; Model B has had 3 of 200 (so far: ")
+    assert report.verdict_sentence(claims) == (f"2 reproduced, {len(claims) - 3} pending (their epoch has "
+                                               "not run yet), 1 not testable")
 
 
 def test_claims_of_finished_runs():
@@ -86,6 +88,7 @@ def test_claims_of_finished_runs():
     assert overfitting["verdict"] == "reproduced" and overfitting["ours"].endswith("pts")
     assert report.PENDING not in set(claims["verdict"])
     assert "reproduced" in report.verdict_summary_html(claims.reset_index())
+    assert "pending" not in report.verdict_sentence(claims)
 
 
 def test_paper_gap_is_the_difference_of_table_v_max_rows():

@@ -35,22 +35,19 @@ CONFIG_FILE = "_config.yml"
 
 
 # --- Glue: numbers for the prose -------------------------------------------------------
-class Plain(str):
-    """A string that pastes without quotes: myst-nb pastes a value's repr."""
+def glue_value(value):
+    """The value as myst-nb should store it.
 
-    def __repr__(self) -> str:
-        return str(self)
+    myst-nb stores a value's repr and pastes ``ast.literal_eval`` of it, so a string keeps
+    its quotes in the store (or "50, 100, 200" would come back as a tuple, in parentheses)
+    and NumPy scalars become Python numbers (NumPy 2 writes ``np.float64(0.5)``, which
+    myst-nb cannot format)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def glue(name: str, value, display: bool = False) -> None:
-    """myst-nb's ``glue`` where it is installed (the book); elsewhere (Colab) only display.
-
-    NumPy scalars become Python numbers first: NumPy 2 writes ``np.float64(0.5)`` as
-    their text, which myst-nb cannot format."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, str):
-        value = Plain(value)
+    """myst-nb's ``glue`` where it is installed (the book); elsewhere (Colab) only display."""
+    value = glue_value(value)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -151,6 +151,16 @@ def test_links_derive_from_the_config(tmp_path):
     assert report.repository()["url"].startswith("https://github.com/")  # the repository's own _config.yml
 
 
-def test_glue_pastes_strings_without_quotes():
-    assert repr(report.Plain("epoch 3 of 200")) == "epoch 3 of 200"
+@pytest.mark.parametrize("value", ["epoch 3 of 200", "50, 100, 200", "3", "results/ and fer_lib/weights/",
+                                   np.float64(0.5), np.int64(3)])
+def test_glue_pastes_values_as_they_are(value):
+    """Through IPython's text formatter and myst-nb's own paste function, as in the book."""
+    from IPython.core.formatters import PlainTextFormatter
+    from myst_nb.core.variables import format_plain_text
+
+    stored = PlainTextFormatter()(report.glue_value(value))
+    assert format_plain_text(stored, "") == str(value)
+
+
+def test_fmt_marks_missing_numbers_pending():
     assert report.fmt(float("nan")) == "pending" and report.fmt(63.25, ".1f", "%") == "63.2%"

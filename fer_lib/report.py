@@ -81,6 +81,18 @@ def runs_provenance(runs: dict[str, train.Run]) -> str:
             f"{train.software_text(seg)}; {hours:.1f} h of wall time.")
 
 
+def runs_complete(runs: dict[str, train.Run]) -> bool:
+    return all(run.complete for run in runs.values())
+
+
+def progress_note(runs: dict[str, train.Run], once_complete: str, meanwhile: str) -> str:
+    """A sentence for the prose that reads right both while the paper run goes on and once it
+    is complete: ``meanwhile`` says what the page does with the epochs not run yet."""
+    if runs_complete(runs):
+        return once_complete
+    return f"The paper run takes days on the CPUs of this project and is resumed session by session; {meanwhile}"
+
+
 def run_folder(model: str) -> str:
     return f"model_{model.lower()}"
 

@@ -75,6 +75,10 @@ def test_claims_while_the_run_is_young_are_pending():
     assert claims.loc[0, "how we checked"].startswith("needs epoch 200; Model B has had 3 of 200 (so far: ")
     assert report.verdict_sentence(claims) == (f"2 reproduced, {len(claims) - 3} pending (their epoch has "
                                                "not run yet), 1 not testable")
+    young = {"A": run("A", 100, 100), "B": run("B", 3, 200)}
+    assert not report.runs_complete(young)
+    assert report.progress_note(young, "done", "so pending.").startswith("The paper run takes days")
+    assert report.progress_note(young, "done", "so pending.").endswith("session by session; so pending.")
 
 
 def test_claims_of_finished_runs():
@@ -89,6 +93,7 @@ def test_claims_of_finished_runs():
     assert report.PENDING not in set(claims["verdict"])
     assert "reproduced" in report.verdict_summary_html(claims.reset_index())
     assert "pending" not in report.verdict_sentence(claims)
+    assert report.runs_complete({"A": a, "B": b}) and report.progress_note({"A": a, "B": b}, "done", "x") == "done"
 
 
 def test_paper_gap_is_the_difference_of_table_v_max_rows():

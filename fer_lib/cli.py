@@ -68,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tensorflow(args.threads)
     from fer_lib import data, train
 
-    config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed)
+    config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed, precision=args.precision)
     out = args.out or os.path.join(train.RESULTS_DIR, args.profile, f"model_{args.model}")
     ds = data.load_fer2013(args.data)
     history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress)
@@ -103,6 +103,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     table = train.runs_status(args.root)
     print(table.round(3).to_string(index=False) if len(table) else f"no runs below {args.root}")
+    return 0
+
+
+def cmd_study_plan(args: argparse.Namespace) -> int:
+    """List the study's runs, one independent command each, for any scheduler to run."""
+    from fer_lib import study
+
+    for planned in study.plan(args.seeds):
+        print(f"{planned.command():<24} # {planned.cell.name}, seed {planned.seed} -> {planned.out}")
+    return 0
+
+
+def cmd_study_run(args: argparse.Namespace) -> int:
+    """Train (or resume) one run of the study, by plan index or by --cell and --seed."""
+    _quiet_tensorflow(args.threads)
+    from fer_lib import data, study
+
+    if args.index is not None:
+        planned = study.PlannedRun(args.index)
+    elif args.cell is not None and args.seed is not None:
+        planned = study.PlannedRun.of(args.cell, args.seed)
+    else:
+        raise ValueError("give a run index (see `fer-lib study plan`), or both --cell and --seed")
+    history = study.run(planned, data.load_fer2013(args.data), stop_after=args.stop_after,
+                        progress=not args.no_progress)
+    print(f"{planned.out}: {planned.cell.name}, seed {planned.seed}, epoch {len(history)}/{planned.config().epochs}")
     return 0
 
 
@@ -157,7 +183,8 @@ def cmd_webcam(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fer_lib.train import RESULTS_DIR
+    from fer_lib.study import CELLS, SEEDS
+    from fer_lib.train import PRECISIONS, PROFILES, RESULTS_DIR
 
     parser = argparse.ArgumentParser(prog="fer-lib", description=f"Reproduction of {paper.CITATION}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,15 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
     p.add_argument("--model", choices=("a", "b"), default="b")
-    p.add_argument("--profile", choices=("paper", "smoke"), default="paper")
+    p.add_argument("--profile", choices=tuple(PROFILES), default="paper")
+    p.add_argument("--precision", choices=PRECISIONS, help="fp32, or bf16 where the CPU has it (default: profile's)")
     p.add_argument("--epochs", type=int, help="override the profile's epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default results/<profile>/model_<model>)")
-    p.add_argument("--data", help="a CSV file or image-folder release (default: searched)")
-    p.add_argument("--threads", type=int, help="CPU threads for TensorFlow (default: all)")
-    p.add_argument("--stop-after", type=int, help="stop after this epoch; run again to resume")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    study = sub.add_parser("study", help="the multi-seed study of batch normalization and dropout")
+    study_sub = study.add_subparsers(dest="study_command", required=True)
+    p = study_sub.add_parser("plan", help=cmd_study_plan.__doc__)
+    p.add_argument("--seeds", type=int, default=len(SEEDS), help=f"seeds per cell (default {len(SEEDS)})")
+    p.set_defaults(func=cmd_study_plan)
+    p = study_sub.add_parser("run", help=cmd_study_run.__doc__)
+    p.add_argument("index", type=int, nargs="?", help="the run's number in `fer-lib study plan` (e.g. a SLURM task id)")
+    p.add_argument("--cell", choices=[c.name for c in CELLS], help="instead of an index: the cell ...")
+    p.add_argument("--seed", type=int, help="... and the seed")
+    p.set_defaults(func=cmd_study_run)
+    for p in (sub.choices["train"], study_sub.choices["run"]):
+        p.add_argument("--data", help="a CSV file or image-folder release (default: searched)")
+        p.add_argument("--threads", type=int, help="CPU threads for TensorFlow (default: all)")
+        p.add_argument("--stop-after", type=int, help="stop after this epoch; run again to resume")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__)
     p.add_argument("run", help="a run folder, e.g. results/paper/model_b")
@@ -224,11 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from fer_lib.data import DataError, DataNotFoundError
+    from fer_lib.data import DataError
+    from fer_lib.train import RunInUseError
 
     try:
         return args.func(args)
-    except (DataError, DataNotFoundError, ValueError) as err:
+    except (DataError, FileNotFoundError, RunInUseError, ValueError) as err:
         print(f"fer-lib {args.command}: {err}", file=sys.stderr)
         return 2
 

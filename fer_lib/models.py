@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from fer_lib import paper
@@ -48,10 +49,12 @@ class BatchNormalization(layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
+        # In mixed precision the activations are bfloat16 and the kernel keeps
+        # its scale, offset and statistics in float32, as Keras' own layer does.
         y, batch_mean, batch_var = tf.compat.v1.nn.fused_batch_norm(
             inputs,
-            scale=tf.cast(self.gamma, inputs.dtype),
-            offset=tf.cast(self.beta, inputs.dtype),
+            scale=tf.cast(self.gamma, "float32"),
+            offset=tf.cast(self.beta, "float32"),
             epsilon=self.epsilon,
             data_format="NHWC",
             is_training=True,
@@ -65,7 +68,7 @@ class BatchNormalization(layers.BatchNormalization):
         m = self.momentum
         self.moving_mean.assign(self.moving_mean * m + batch_mean * (1.0 - m))
         self.moving_variance.assign(self.moving_variance * m + batch_var * (1.0 - m))
-        return y
+        return tf.cast(y, self.compute_dtype)
 
     def _can_fuse(self, inputs, training, mask) -> bool:
         return (
@@ -81,66 +84,99 @@ class BatchNormalization(layers.BatchNormalization):
         )
 
 
-def _conv_blocks(x, batch_norm: type | None, dropout: float):
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """Grey images (n, 48, 48), uint8 or float, as every model here takes them: float32
+    grey values 0-255 with a channel axis, (n, 48, 48, 1)."""
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != INPUT_SHAPE[:2]:
+        raise ValueError(f"expected grey images of shape (n, {INPUT_SHAPE[0]}, {INPUT_SHAPE[1]}), got {images.shape}")
+    return images.astype(np.float32)[..., None]
+
+
+#: Keras dtype policies by the names ``TrainConfig.precision`` uses.
+PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+
+
+def _conv_blocks(x, batch_norm: type | None, dropout: float, dtype: str):
     """The four convolution blocks of Tables II and III: conv, (BN), ReLU, pool, (dropout)."""
     filters_and_kernels = zip(paper.HYPERPARAMETERS["filters"], paper.HYPERPARAMETERS["kernel_sizes"])
     for i, (filters, kernel) in enumerate(filters_and_kernels, start=1):
-        x = layers.Conv2D(filters, kernel, padding="same", name=f"conv2d_{i}")(x)
+        x = layers.Conv2D(filters, kernel, padding="same", name=f"conv2d_{i}", dtype=dtype)(x)
         if batch_norm:
-            x = batch_norm(name=f"batch_normalization_{i}")(x)
-        x = layers.Activation("relu", name=f"activation_{i}")(x)
-        x = layers.MaxPooling2D(2, name=f"max_pooling2d_{i}")(x)
-        if batch_norm:
-            x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
+            x = batch_norm(name=f"batch_normalization_{i}", dtype=dtype)(x)
+        x = layers.Activation("relu", name=f"activation_{i}", dtype=dtype)(x)
+        x = layers.MaxPooling2D(2, name=f"max_pooling2d_{i}", dtype=dtype)(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype)(x)
     return x
 
 
-def _dense_blocks(x, batch_norm: type | None, dropout: float):
+def _dense_blocks(x, batch_norm: type | None, dropout: float, dtype: str):
     """Two hidden dense blocks: dense 64, (BN), ReLU, (dropout)."""
     n_conv = len(paper.HYPERPARAMETERS["filters"])
     for j in range(1, paper.HYPERPARAMETERS["hidden_dense_layers"] + 1):
         i = n_conv + j
-        x = layers.Dense(paper.HYPERPARAMETERS["hidden_units"], name=f"dense_{j}")(x)
+        x = layers.Dense(paper.HYPERPARAMETERS["hidden_units"], name=f"dense_{j}", dtype=dtype)(x)
         if batch_norm:
-            x = batch_norm(name=f"batch_normalization_{i}")(x)
-        x = layers.Activation("relu", name=f"activation_{i}")(x)
-        if batch_norm:
-            x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
+            x = batch_norm(name=f"batch_normalization_{i}", dtype=dtype)(x)
+        x = layers.Activation("relu", name=f"activation_{i}", dtype=dtype)(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype)(x)
     return x
 
 
-def _build(name: str, batch_norm: type | None, conv_dropout: float, dense_dropout: float) -> keras.Model:
-    """``batch_norm``: the layer class to normalise with, or None for none."""
-    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    x = _conv_blocks(x, batch_norm, conv_dropout)
-    x = layers.Flatten(name="flatten_1")(x)
-    x = _dense_blocks(x, batch_norm, dense_dropout)
-    n_hidden = paper.HYPERPARAMETERS["hidden_dense_layers"]
-    n_conv = len(paper.HYPERPARAMETERS["filters"])
-    x = layers.Dense(NUM_CLASSES, name=f"dense_{n_hidden + 1}")(x)
-    outputs = layers.Activation("softmax", name=f"activation_{n_conv + n_hidden + 1}")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def model_a() -> keras.Model:
-    """Model A (Table II): four convolution blocks and two dense layers, no BN, no dropout."""
-    return _build("model_a", batch_norm=None, conv_dropout=0.0, dense_dropout=0.0)
-
-
-def model_b(
-    conv_dropout: float = CONV_DROPOUT, dense_dropout: float = DENSE_DROPOUT, fused_batch_norm: bool = True
+def cnn(
+    batch_norm: bool,
+    conv_dropout: float,
+    dense_dropout: float,
+    *,
+    precision: str = "fp32",
+    fused_batch_norm: bool = True,
+    name: str = "cnn",
 ) -> keras.Model:
-    """Model B (Table III): Model A with batch normalization before every
-    activation and dropout after every pooling and every hidden dense block.
+    """The paper's four-convolution CNN with its two regularisers as switches.
 
-    ``fused_batch_norm=False`` builds it with stock Keras layers: the same
-    model, slower on the CPU (for the benchmark and the equivalence tests)."""
+    ``batch_norm`` adds batch normalization before every hidden activation; a
+    dropout rate above 0 adds dropout after every pooling (``conv_dropout``) or
+    hidden dense block (``dense_dropout``). ``precision="bf16"`` computes in
+    bfloat16 with float32 weights (Keras' ``mixed_bfloat16``); the softmax stays
+    float32, as Keras' mixed-precision guide requires. ``fused_batch_norm=False``
+    uses stock Keras layers: the same model, slower on the CPU.
+    """
     for rate in (conv_dropout, dense_dropout):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"dropout rates must be in [0, 1), got {rate}")
-    batch_norm = BatchNormalization if fused_batch_norm else layers.BatchNormalization
-    return _build("model_b", batch_norm=batch_norm, conv_dropout=conv_dropout, dense_dropout=dense_dropout)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    dtype = PRECISIONS[precision]
+    norm = (BatchNormalization if fused_batch_norm else layers.BatchNormalization) if batch_norm else None
+    inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale", dtype=dtype)(inputs)
+    x = _conv_blocks(x, norm, conv_dropout, dtype)
+    x = layers.Flatten(name="flatten_1", dtype=dtype)(x)
+    x = _dense_blocks(x, norm, dense_dropout, dtype)
+    n_hidden = paper.HYPERPARAMETERS["hidden_dense_layers"]
+    n_conv = len(paper.HYPERPARAMETERS["filters"])
+    x = layers.Dense(NUM_CLASSES, name=f"dense_{n_hidden + 1}", dtype=dtype)(x)
+    outputs = layers.Activation("softmax", name=f"activation_{n_conv + n_hidden + 1}", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def model_a(precision: str = "fp32") -> keras.Model:
+    """Model A (Table II): four convolution blocks and two dense layers, no BN, no dropout."""
+    return cnn(False, 0.0, 0.0, precision=precision, name="model_a")
+
+
+def model_b(
+    conv_dropout: float = CONV_DROPOUT,
+    dense_dropout: float = DENSE_DROPOUT,
+    fused_batch_norm: bool = True,
+    precision: str = "fp32",
+) -> keras.Model:
+    """Model B (Table III): Model A with batch normalization before every
+    activation and dropout after every pooling and every hidden dense block."""
+    return cnn(True, conv_dropout, dense_dropout, precision=precision, fused_batch_norm=fused_batch_norm,
+               name="model_b")
 
 
 def build_model(name: str, **kwargs) -> keras.Model:

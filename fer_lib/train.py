@@ -16,6 +16,7 @@ generators, whose states the checkpoint carries).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -37,6 +38,11 @@ from fer_lib import paper
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "ms_per_step")
 CHECKPOINT = "checkpoint"
 FINAL_MODEL = "model.keras"
+PREDICTIONS = "predictions.csv.gz"
+#: the splits whose per-image predictions a run keeps, at its best and its last epoch
+PREDICTED_SPLITS = ("val", "test")
+LOCK = ".lock"
+PRECISIONS = ("fp32", "bf16")  # the keys of models.PRECISIONS, without importing Keras
 RESULTS_DIR = "results"  # run folders go below it: results/<profile>/model_<a|b>
 
 
@@ -54,8 +60,14 @@ class TrainConfig:
     val_split: str = "val"
     #: keep only this many images per split (None: all), drawn with the seed
     subset: int | None = None
-    conv_dropout: float = 0.25
-    dense_dropout: float = 0.5
+    #: train on this share of the training split, drawn with the seed (the paper's "50%" reading)
+    train_fraction: float = 1.0
+    #: the regularisers; None takes the model's own (A: none; B: BN, dropout 0.25 / 0.5)
+    batch_norm: bool | None = None
+    conv_dropout: float | None = None
+    dense_dropout: float | None = None
+    #: "fp32", or "bf16" (Keras' mixed_bfloat16: bfloat16 compute, float32 weights)
+    precision: str = "fp32"
     profile: str = "custom"
 
     def __post_init__(self) -> None:
@@ -66,11 +78,44 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.subset is not None and self.subset < 1:
             raise ValueError(f"subset must be positive or None, got {self.subset}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("conv_dropout", "dense_dropout"):
+            rate = getattr(self, name)
+            if rate is not None and not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
+
+    def architecture(self) -> dict:
+        """The regularisers this run trains with: the model's own unless overridden."""
+        from fer_lib.models import CONV_DROPOUT, DENSE_DROPOUT
+
+        own = {"a": (False, 0.0, 0.0), "b": (True, CONV_DROPOUT, DENSE_DROPOUT)}[self.model]
+        chosen = (self.batch_norm, self.conv_dropout, self.dense_dropout)
+        resolved = [o if c is None else c for c, o in zip(chosen, own)]
+        return dict(zip(("batch_norm", "conv_dropout", "dense_dropout"), resolved))
+
+    def is_paper_model(self) -> bool:
+        """True when the architecture is exactly the paper's Model A or B."""
+        own = TrainConfig(model=self.model).architecture()
+        return self.architecture() == own
+
+
+def config_from_manifest(settings: dict) -> TrainConfig:
+    """A manifest's config; manifests written before the precision field existed gave
+    Model A dropout rates that it never used, which today would mean dropout."""
+    settings = dict(settings)
+    if "precision" not in settings and settings.get("model") == "a":
+        settings.update(conv_dropout=None, dense_dropout=None)
+    return TrainConfig(**settings)
 
 
 #: The named profiles: the paper's protocol, and a seconds-long one for tests.
 PROFILES: dict[str, dict] = {
     "paper": {"epochs": {"a": 100, "b": 200}},
+    # the multi-seed study (fer_lib.study): every cell the same epochs, in bfloat16
+    "study": {"epochs": {"a": 50, "b": 50}, "precision": "bf16"},
     "smoke": {"epochs": {"a": 2, "b": 2}, "subset": 256, "batch_size": 64},
 }
 
@@ -114,7 +159,7 @@ def _seed_states(model) -> list:
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
-def _write_checkpoint(out: Path, model, epoch: int, history: list[dict]) -> None:
+def _write_checkpoint(out: Path, model, epoch: int, history: list[dict], best: dict | None = None) -> None:
     """Replace ``checkpoint/`` as a whole: a crash leaves the old one or the new one."""
     tmp, final, old = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.old"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -124,6 +169,7 @@ def _write_checkpoint(out: Path, model, epoch: int, history: list[dict]) -> None
         "epochs_done": epoch,
         "history": history,
         "seed_states": [np.asarray(v.numpy()).tolist() for v in _seed_states(model)],
+        "best": best,  # the epoch with the best validation accuracy so far, and its predictions
     }
     (tmp / "state.json").write_text(json.dumps(state, indent=1))
     if final.exists():
@@ -318,13 +364,118 @@ def _train_one_epoch(model, steps, train: fer_data.Split, val: fer_data.Split, o
         return (_run_epoch(model, steps[0], _batches(train.x, train.y, batch_size, order)),
                 _run_epoch(model, steps[1], _batches(val.x, val.y, batch_size)))
     # Other backends (JAX, PyTorch): Keras' own loop over arrays, in our order.
+    from fer_lib import models
+
     def arrays(x, y):
-        return x[..., None].astype(np.float32), y.astype(np.int32)
+        return models.as_model_input(x), y.astype(np.int32)
 
     logs = model.fit(*arrays(train.x[order], train.y[order]), batch_size=batch_size, shuffle=False, epochs=1,
                      verbose=0).history
     val_logs = model.evaluate(*arrays(val.x, val.y), batch_size=batch_size, verbose=0, return_dict=True)
     return {k: float(v[-1]) for k, v in logs.items()}, {k: float(v) for k, v in val_logs.items()}
+
+
+def _splits(config: TrainConfig, data: fer_data.FER2013) -> dict[str, fer_data.Split]:
+    """The run's training split (its share and subset drawn with the seed) and the scored splits."""
+    train = data.split(config.train_split)
+    if config.train_fraction < 1.0:
+        train = _subset(train, round(config.train_fraction * len(train)), config.seed + 2)
+    scored = {"val": config.val_split, "test": "test"}
+    return {
+        "train": _subset(train, config.subset, config.seed),
+        **{key: _subset(data.split(name), config.subset, config.seed + 1 + i)
+           for i, (key, name) in enumerate(scored.items())},
+    }
+
+
+def _predict(model, splits: dict[str, fer_data.Split]) -> dict[str, list[int]]:
+    """Predicted class of every image of the scored splits."""
+    from fer_lib import models
+
+    return {name: model.predict(models.as_model_input(splits[name].x), batch_size=256, verbose=0)
+            .argmax(axis=1).tolist() for name in PREDICTED_SPLITS}
+
+
+def _write_predictions(out: Path, splits: dict[str, fer_data.Split], best: dict, last: dict[str, list[int]]) -> None:
+    """Per-image predictions at the best epoch (on validation) and the last one: what
+    paired tests between runs need, a few tens of kilobytes."""
+    import pandas as pd
+
+    frames = [
+        pd.DataFrame({"split": name, "id": splits[name].ids, "label": splits[name].y,
+                      "best": best["predictions"][name], "last": last[name]})
+        for name in PREDICTED_SPLITS
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(0, "best_epoch", best["epoch"])
+    tmp = out / (PREDICTIONS + ".tmp")
+    table.to_csv(tmp, index=False, compression="gzip")
+    os.replace(tmp, out / PREDICTIONS)
+
+
+def read_predictions(run_dir: str | os.PathLike):
+    """A run's per-image predictions (columns split, id, label, best, last, best_epoch)."""
+    import pandas as pd
+
+    path = Path(run_dir) / PREDICTIONS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no predictions (the run is not complete, or predates them)")
+    return pd.read_csv(path)
+
+
+def check_precision(precision: str) -> None:
+    """Warn where bfloat16 would be emulated: on a CPU without native bf16 it runs slower, not faster."""
+    import warnings
+
+    if precision != "bf16" or platform.machine() not in ("x86_64", "AMD64"):
+        return
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        warnings.warn(f"{cpu_model()} lacks avx512_bf16 and amx_bf16: bfloat16 is emulated on it and "
+                      "will likely train slower than --precision fp32", RuntimeWarning, stacklevel=2)
+
+
+class RunInUseError(RuntimeError):
+    """Another process is training in this run folder."""
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Hold the run folder for this process. The operating system drops the lock when the
+    process ends, however it ends, so a killed run never blocks its own resume."""
+    import fcntl
+
+    handle = open(out / LOCK, "a+")  # noqa: SIM115 (held until the run ends, released in finally)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunInUseError(f"{out} is in use by {holder}: wait for it to finish, or stop it, "
+                            "then run the same command again to resume") from None
+    handle.truncate(0)
+    handle.write(f"process {os.getpid()} on {platform.node()} since {_now()}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+def _new_model(config: TrainConfig):
+    import keras
+
+    from fer_lib import models
+
+    keras.utils.set_random_seed(config.seed)
+    name = f"model_{config.model}" if config.is_paper_model() else "cnn"
+    model = models.cnn(**config.architecture(), precision=config.precision, name=name)
+    _compile(model, config)
+    return model
 
 
 def fit(
@@ -340,33 +491,35 @@ def fit(
     ``stop_after`` ends this call after that many epochs in total have run (the
     run stays resumable): a way to spread a long run over sessions.
     """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        return _fit_locked(config, out, data, progress=progress, stop_after=stop_after)
+
+
+def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *, progress: bool,
+                stop_after: int | None) -> list[dict]:
     import keras
     from tqdm.auto import tqdm
 
-    from fer_lib import models
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, config)
+    check_precision(config.precision)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
     data = data if data is not None else fer_data.load_fer2013(progress=progress)
-    train = _subset(data.split(config.train_split), config.subset, config.seed)
-    val = _subset(data.split(config.val_split), config.subset, config.seed + 1)
+    splits = _splits(config, data)
 
     model, state = _read_checkpoint(out)
     if model is None:
-        keras.utils.set_random_seed(config.seed)
-        dropout = {"conv_dropout": config.conv_dropout, "dense_dropout": config.dense_dropout}
-        model = models.build_model(config.model, **(dropout if config.model == "b" else {}))
-        _compile(model, config)
-        state = {"epochs_done": 0, "history": []}
+        model = _new_model(config)
+        state = {"epochs_done": 0, "history": [], "best": None}
     history: list[dict] = state["history"]
+    best = state.get("best")
     _write_history(out, history)  # drop rows past the checkpoint, if any
     steps = _step_functions(model)
-    n_steps = -(-len(train) // config.batch_size)
+    n_steps = -(-len(splits["train"]) // config.batch_size)
     last = min(config.epochs, stop_after) if stop_after is not None else config.epochs
     segment = {"start": _now(), "first_epoch": state["epochs_done"] + 1, **environment()}
     t_segment = time.perf_counter()
@@ -374,9 +527,10 @@ def fit(
     bar = tqdm(total=config.epochs, initial=state["epochs_done"], desc=f"model {config.model}", unit="epoch",
                disable=not progress)
     for epoch in range(state["epochs_done"] + 1, last + 1):
-        order = epoch_order(len(train), config.seed, epoch)
+        order = epoch_order(len(splits["train"]), config.seed, epoch)
         t0 = time.perf_counter()
-        train_logs, val_logs = _train_one_epoch(model, steps, train, val, order, config.batch_size)
+        train_logs, val_logs = _train_one_epoch(model, steps, splits["train"], splits["val"], order,
+                                                config.batch_size)
         seconds = time.perf_counter() - t0
         history.append(
             {
@@ -389,7 +543,9 @@ def fit(
                 "ms_per_step": round(1000 * seconds / n_steps, 1),
             }
         )
-        _write_checkpoint(out, model, epoch, history)
+        if best is None or val_logs["accuracy"] > best["val_accuracy"]:
+            best = {"epoch": epoch, "val_accuracy": val_logs["accuracy"], "predictions": _predict(model, splits)}
+        _write_checkpoint(out, model, epoch, history, best)
         _write_history(out, history)
         segment.update(last_epoch=epoch, end=_now(), wall_seconds=round(time.perf_counter() - t_segment, 1))
         _update_manifest(out, config, data, segment)
@@ -397,8 +553,11 @@ def fit(
                         val_acc=f"{history[-1]['val_accuracy']:.3f}")
         bar.update(1)
     bar.close()
-    if len(history) == config.epochs and not (out / FINAL_MODEL).exists():
-        save_final(model, out / FINAL_MODEL)
+    if len(history) == config.epochs:
+        if not (out / PREDICTIONS).exists():
+            _write_predictions(out, splits, best, _predict(model, splits))
+        if not (out / FINAL_MODEL).exists():
+            save_final(model, out / FINAL_MODEL)
     return history
 
 
@@ -541,7 +700,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path} is not a run folder: {name} is missing")
     manifest = json.loads((path / "manifest.json").read_text())
-    return Run(path, TrainConfig(**manifest["config"]), manifest, read_history(path))
+    return Run(path, config_from_manifest(manifest["config"]), manifest, read_history(path))
 
 
 def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> dict:

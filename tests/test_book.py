@@ -61,7 +61,7 @@ def test_every_toc_entry_exists():
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
     assert [p.stem for p in notebooks()][:5] == [f"0{i}_{n}" for i, n in enumerate(
         ("data", "preprocessing", "architectures", "training", "evaluation"), start=1)]
-    assert "notebooks/06_realtime" in toc_files()
+    assert "notebooks/07_realtime" in toc_files()
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)

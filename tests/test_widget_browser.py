@@ -28,7 +28,7 @@ from fer_lib import paper, realtime
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_realtime.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_realtime.ipynb"
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: How long running the notebook (smoke profile) may take, and how long the live stream is measured.

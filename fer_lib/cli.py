@@ -66,10 +66,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train or resume one run of the protocol."""
     _quiet_tensorflow(args.threads)
-    from fer_lib import data, train
+    from fer_lib import data, runs, train
 
     config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed, precision=args.precision)
-    out = args.out or os.path.join(train.RESULTS_DIR, args.profile, f"model_{args.model}")
+    out = args.out or runs.run_folder(args.profile, args.model)
     ds = data.load_fer2013(args.data)
     history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress)
     if history:
@@ -84,9 +84,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import pandas as pd
 
-    from fer_lib import data, evaluate, train
+    from fer_lib import data, evaluate, runs
 
-    run = train.load_run(args.run)
+    run = runs.load_run(args.run)
     split = data.load_fer2013(args.data).split(run.config.val_split)
     model, history = run.latest()
     summary = evaluate.evaluate_run(model, split, history, os.path.join(args.run, "evaluation.json"))
@@ -99,9 +99,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """How far every run is, and how long the rest will take at its recent pace."""
-    from fer_lib import train
+    from fer_lib import runs
 
-    table = train.runs_status(args.root)
+    table = runs.runs_status(args.root)
     print(table.round(3).to_string(index=False) if len(table) else f"no runs below {args.root}")
     return 0
 
@@ -135,9 +135,9 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 def cmd_ship(args: argparse.Namespace) -> int:
     """Make a run's latest weights the package's shipped model (fer_lib/weights/)."""
     _quiet_tensorflow()
-    from fer_lib import train
+    from fer_lib import runs
 
-    meta = train.export_pretrained(args.run)
+    meta = runs.export_pretrained(args.run)
     state = "complete" if meta["complete"] else f"after {meta['epochs_trained']} of {meta['epochs_planned']} epochs"
     print(f"shipped {meta['model']} from {args.run} ({state}, val_accuracy {meta['val_accuracy']:.4f})")
     return 0
@@ -149,42 +149,54 @@ def _camera(value: str) -> int | str:
 
 
 def _live_pipeline(args: argparse.Namespace):
-    """The real-time pipeline that ``annotate`` and ``webcam`` share, from their common options."""
-    from fer_lib import realtime
+    """The real-time pipeline that ``annotate`` and ``webcam`` share, from their common options; on onnxruntime
+    where TensorFlow is not installed, so these commands never import it themselves."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from fer_lib.live.pipeline import Pipeline
 
-    return realtime.Pipeline.load(args.model, release=args.release, min_face_size=args.min_face_size,
-                                  smoothing=args.smoothing, motion_threshold=args.motion_threshold or None)
+    return Pipeline.load(args.model, release=args.release, min_face_size=args.min_face_size,
+                         smoothing=args.smoothing, motion_threshold=args.motion_threshold or None)
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
     """Annotate an image, a folder of images or a video: red boxes and labels, and a CSV of detections."""
-    _quiet_tensorflow()
-    from fer_lib import realtime
+    from fer_lib.live import apps
 
-    table = realtime.annotate_path(_live_pipeline(args), args.input, args.out, progress=not args.no_progress)
+    table = apps.annotate_path(_live_pipeline(args), args.input, args.out, progress=not args.no_progress)
     print(f"{args.out}: annotated; detections in {table}")
     return 0
 
 
 def cmd_webcam(args: argparse.Namespace) -> int:
     """The paper's live application: the camera in a window, with boxes, labels and frames per second."""
-    _quiet_tensorflow()
-    from fer_lib import realtime
+    from fer_lib.live import apps
 
-    window = realtime.Window()
+    window = apps.Window()
     pipeline = _live_pipeline(args)
-    capture = realtime.open_camera(args.camera)
+    capture = apps.open_camera(args.camera)
     try:
-        shown = realtime.run_camera(pipeline, capture, window)
+        shown = apps.run_camera(pipeline, capture, window)
     finally:
         capture.release()
     print(f"camera {args.camera}: {shown} frames")
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's or the shipped model's weights as ONNX or LiteRT, with its contract (classes, input) beside."""
+    _quiet_tensorflow()
+    from fer_lib import export
+
+    contract = export.export(args.source, args.out, args.format, release=args.release)
+    print(f"{args.out}: {args.format} model of {contract['source']['source']}, classes "
+          f"{', '.join(contract['classes'])}, release {contract['release']}; contract in {args.out}.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from fer_lib.runs import RESULTS_DIR
     from fer_lib.study import CELLS, SEEDS
-    from fer_lib.train import PRECISIONS, PROFILES, RESULTS_DIR
+    from fer_lib.train import PRECISIONS, PROFILES
 
     parser = argparse.ArgumentParser(prog="fer-lib", description=f"Reproduction of {paper.CITATION}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run folder, e.g. results/paper/model_b")
     p.set_defaults(func=cmd_ship)
 
-    from fer_lib.realtime import MIN_FACE_SIZE, MOTION_THRESHOLD
+    from fer_lib.live.detect import MIN_FACE_SIZE, MOTION_THRESHOLD
 
     p = sub.add_parser("annotate", help=cmd_annotate.__doc__)
     p.add_argument("input", help="an image, a folder of images or a video file")
@@ -252,13 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_webcam)
     for name in ("annotate", "webcam"):
         p = sub.choices[name]
-        p.add_argument("--model", help="a saved Keras model (default: the shipped Model B)")
-        p.add_argument("--release", choices=("csv", "folder"),
-                       help="the FER-2013 release the model was trained on (default: from its metadata)")
+        p.add_argument("--model", help="a saved Keras or ONNX model (default: the shipped Model B)")
         p.add_argument("--min-face-size", type=int, default=MIN_FACE_SIZE, help="smallest face searched for, pixels")
         p.add_argument("--smoothing", type=float, default=0.0, help="weight of the past in per-face smoothing, [0, 1)")
         p.add_argument("--motion-threshold", type=int, default=MOTION_THRESHOLD,
                        help="grey-level change that counts as motion; 0 searches every frame")
+
+    p = sub.add_parser("export", help=cmd_export.__doc__)
+    p.add_argument("source", nargs="?", help="a run folder or a Keras model file (default: the shipped Model B)")
+    p.add_argument("--format", choices=("onnx", "litert"), default="onnx", help="onnx (.onnx) or litert (.tflite)")
+    p.add_argument("--out", required=True, help="the file to write; its contract goes to <file>.json")
+    p.set_defaults(func=cmd_export)
+    for name in ("annotate", "webcam", "export"):
+        sub.choices[name].add_argument(
+            "--release", choices=("csv", "folder"),
+            help="the FER-2013 release the model was trained on (default: from the JSON beside it; required without)")
     return parser
 
 

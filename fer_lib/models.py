@@ -216,6 +216,18 @@ def pretrained_metadata(path: str | os.PathLike = PRETRAINED) -> dict:
         raise PretrainedModelError(f"{meta_path}: not valid JSON ({err})") from err
 
 
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """A saved Keras model, uncompiled, ready to predict; one clear error for a missing or
+    damaged file (Keras raises many kinds)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedModelError(f"{path}: the model file is missing")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:
+        raise PretrainedModelError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}: {err})") from err
+
+
 def load_pretrained(path: str | os.PathLike = PRETRAINED) -> keras.Model:
     """Model B with the weights of our paper run, ready to predict; no data, no training.
 
@@ -235,10 +247,7 @@ def load_pretrained(path: str | os.PathLike = PRETRAINED) -> keras.Model:
         )
     if tuple(meta.get("classes", ())) != paper.CLASSES:
         raise PretrainedModelError(f"{path}: class order {meta.get('classes')} is not {list(paper.CLASSES)}")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as err:  # Keras raises many types for a bad archive
-        raise PretrainedModelError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}: {err})") from err
+    model = load_model(path)
     if tuple(model.input_shape[1:]) != INPUT_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
         raise PretrainedModelError(
             f"{path}: input {model.input_shape} / output {model.output_shape}, expected "

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib import data as fer_data
-from fer_lib import evaluate, paper, train
+from fer_lib import evaluate, paper, provenance, runs, train
 
 PENDING = "pending"
 MODELS: tuple[str, ...] = ("A", "B")
@@ -67,25 +67,25 @@ def fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
 
 
 # --- Runs ------------------------------------------------------------------------------
-def runs_provenance(runs: dict[str, train.Run]) -> str:
+def runs_provenance(runs: dict[str, runs.Run]) -> str:
     """The provenance of a figure drawn from several runs, short enough for a caption."""
     first = next(iter(runs.values()))
     seg = first.manifest["segments"][-1]
     epochs = ", ".join(f"Model {m} {r.epochs_done} of {r.planned} epochs" for m, r in runs.items())
     seeds = sorted({str(r.manifest["config"]["seed"]) for r in runs.values()})
     data_sums = sorted({r.manifest["data"]["sha256"][:12] for r in runs.values()})
-    commits = train.segment_commits([seg for r in runs.values() for seg in r.manifest["segments"]])
+    commits = provenance.segment_commits([seg for r in runs.values() for seg in r.manifest["segments"]])
     hours = sum(r.wall_hours() for r in runs.values())
     return (f"Runs: {epochs}; seed {', '.join(seeds)}; commit {', '.join(commits)}; "
             f"data sha256 {', '.join(data_sums)}; {seg['cpu']}, {seg['cores']} cores; "
-            f"{train.software_text(seg)}; {hours:.1f} h of wall time.")
+            f"{provenance.software_text(seg)}; {hours:.1f} h of wall time.")
 
 
-def runs_complete(runs: dict[str, train.Run]) -> bool:
+def runs_complete(runs: dict[str, runs.Run]) -> bool:
     return all(run.complete for run in runs.values())
 
 
-def progress_note(runs: dict[str, train.Run], once_complete: str, meanwhile: str) -> str:
+def progress_note(runs: dict[str, runs.Run], once_complete: str, meanwhile: str) -> str:
     """A sentence for the prose that reads right both while the paper run goes on and once it
     is complete: ``meanwhile`` says what the page does with the epochs not run yet."""
     if runs_complete(runs):
@@ -97,10 +97,10 @@ def run_folder(model: str) -> str:
     return f"model_{model.lower()}"
 
 
-def load_runs(root: str | Path) -> dict[str, train.Run]:
+def load_runs(root: str | Path) -> dict[str, runs.Run]:
     """Both models' runs under ``root`` (``model_a/``, ``model_b/``), checked to hold the model
     their folder names."""
-    runs = {m: train.load_run(Path(root) / run_folder(m)) for m in MODELS}
+    runs = {m: runs.load_run(Path(root) / run_folder(m)) for m in MODELS}
     for m, run in runs.items():
         if run.name != m:
             raise ValueError(f"{run.path} holds a run of Model {run.name}, not Model {m}")
@@ -135,9 +135,9 @@ def data_provenance(fer: fer_data.FER2013) -> str:
 
 def code_provenance() -> str:
     """The checkout and the packages that computed a chapter's numbers."""
-    env = train.environment()
-    return (f"commit {train.short_commit(env['git_commit'])}, "
-            f"{train.software_text(env)}, {train.machine_text(env)}")
+    env = provenance.environment()
+    return (f"commit {provenance.short_commit(env['git_commit'])}, "
+            f"{provenance.software_text(env)}, {provenance.machine_text(env)}")
 
 
 # --- Chapter 1: Table I ---------------------------------------------------------------------
@@ -233,7 +233,7 @@ def param_counts_beside_paper(built: dict[str, object]) -> pd.DataFrame:
 
 
 # --- Chapter 4: Tables IV, V and VI -----------------------------------------------------------------
-def table_iv_beside_paper(run: train.Run, epochs: tuple[int, ...] = TABLE_IV_EPOCHS) -> pd.DataFrame:
+def table_iv_beside_paper(run: runs.Run, epochs: tuple[int, ...] = TABLE_IV_EPOCHS) -> pd.DataFrame:
     """Seconds per epoch, ms per step and training loss at epochs 91-100, ours beside the paper's."""
     theirs = paper.TABLE_IV_MODEL_A if run.name == "A" else paper.TABLE_IV_MODEL_B
     rows = {}
@@ -244,20 +244,20 @@ def table_iv_beside_paper(run: train.Run, epochs: tuple[int, ...] = TABLE_IV_EPO
     return pd.DataFrame(rows).T.rename_axis("epoch")
 
 
-def hardware_beside_paper(runs: dict[str, train.Run]) -> pd.DataFrame:
+def hardware_beside_paper(runs: dict[str, runs.Run]) -> pd.DataFrame:
     """Where each run's epochs were timed, beside the paper's Colab."""
     rows = {"paper": {"machine": paper.HARDWARE, "software": "Keras on Google Colab (versions not given)",
                       "sessions": "not given"}}
     for model, run in runs.items():
         segs = run.manifest["segments"]
-        machines = {train.machine_text(s) for s in segs}
-        software = {f"{train.software_text(s)}, Python {s['python']}" for s in segs}
+        machines = {provenance.machine_text(s) for s in segs}
+        software = {f"{provenance.software_text(s)}, Python {s['python']}" for s in segs}
         rows[f"ours, Model {model}"] = {"machine": "; ".join(sorted(machines)), "software": "; ".join(sorted(software)),
                                         "sessions": f"{len(segs)} ({run.status()})"}
     return pd.DataFrame(rows).T
 
 
-def table_v(runs: dict[str, train.Run]) -> pd.DataFrame:
+def table_v(runs: dict[str, runs.Run]) -> pd.DataFrame:
     """Table V beside the paper's, from the first 100 epochs of each run (the paper's runs had 100);
     stages not reached yet are NaN."""
     return evaluate.table_v_beside_paper({m: run.history for m, run in runs.items()}, TABLE_V_EPOCHS)
@@ -275,16 +275,16 @@ def table_vi_marks() -> list[tuple[int, float, str]]:
     return [(e, v / 100, "paper, validation (Table VI)") for e, v in paper.TABLE_VI.items()]
 
 
-def sessions(runs: dict[str, train.Run]) -> pd.DataFrame:
+def sessions(runs: dict[str, runs.Run]) -> pd.DataFrame:
     """Every session that trained a run: epochs, machine, versions, commit and wall time."""
     rows = []
     for model, run in runs.items():
         for seg in run.manifest["segments"]:
             rows.append({"model": model, "epochs": f"{seg['first_epoch']}-{seg.get('last_epoch', '?')}",
                          "started (UTC)": seg["start"].replace("T", " ")[:16],
-                         "machine": train.machine_text(seg),
-                         "software": train.software_text(seg),
-                         "commit": train.short_commit(seg["git_commit"]),
+                         "machine": provenance.machine_text(seg),
+                         "software": provenance.software_text(seg),
+                         "commit": provenance.short_commit(seg["git_commit"]),
                          "wall (h)": seg.get("wall_seconds", 0.0) / 3600})
     return pd.DataFrame(rows)
 
@@ -313,7 +313,7 @@ def verdict(ours: float, theirs: float) -> str:
     return "reproduced" if off <= REPRODUCED_WITHIN else "partly" if off <= PARTLY_WITHIN else "not reproduced"
 
 
-def _compare(claim: str, where: str, theirs: float, ours: float, epoch: int, run: train.Run, latest: float,
+def _compare(claim: str, where: str, theirs: float, ours: float, epoch: int, run: runs.Run, latest: float,
              unit: str = "%") -> dict:
     """One numeric claim; while pending, the value so far is given, marked as provisional."""
     v = verdict(ours, theirs)
@@ -328,12 +328,12 @@ def _compare(claim: str, where: str, theirs: float, ours: float, epoch: int, run
             "verdict": v, "how we checked": how}
 
 
-def _accuracy_claim(claim: str, where: str, theirs: float, run: train.Run, epoch: int, column: str) -> dict:
+def _accuracy_claim(claim: str, where: str, theirs: float, run: runs.Run, epoch: int, column: str) -> dict:
     latest = run.history[column].iloc[-1] * 100 if len(run.history) else math.nan
     return _compare(claim, where, theirs, run.at(epoch, column) * 100, epoch, run, latest)
 
 
-def claims(runs: dict[str, train.Run], param_counts: dict[str, int]) -> pd.DataFrame:
+def claims(runs: dict[str, runs.Run], param_counts: dict[str, int]) -> pd.DataFrame:
     """Each claim of the paper's abstract, results and conclusion, our number and a verdict.
 
     Accuracies and gaps are "reproduced" within ``REPRODUCED_WITHIN`` points and
@@ -375,7 +375,7 @@ def claims(runs: dict[str, train.Run], param_counts: dict[str, int]) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _overfitting_claim(a: train.Run, b: train.Run, epoch: int) -> dict:
+def _overfitting_claim(a: runs.Run, b: runs.Run, epoch: int) -> dict:
     """The paper's central claim in its own terms: B's gap stays small while A's is large."""
     claim = "BN and dropout prevent overfitting: A's gap is large, B's small"
     base = {"claim": claim, "where": "abstract, Section III.C, conclusion", "paper": "6.7 vs 0.7 pts"}

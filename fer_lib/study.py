@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_lib import train
+from fer_lib import runs, train
 
-STUDY_DIR = Path(train.RESULTS_DIR) / "study"
+STUDY_DIR = Path(runs.RESULTS_DIR) / "study"
 SEEDS = (0, 1, 2)  # the seeds the book's study reports
 PROFILE = "study"
 

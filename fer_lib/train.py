@@ -19,13 +19,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import datetime as dt
-import importlib
 import json
 import os
 import platform
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib import data as fer_data
-from fer_lib import paper
+from fer_lib import paper, provenance
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "ms_per_step")
 CHECKPOINT = "checkpoint"
@@ -43,7 +40,6 @@ PREDICTIONS = "predictions.csv.gz"
 PREDICTED_SPLITS = ("val", "test")
 LOCK = ".lock"
 PRECISIONS = ("fp32", "bf16")  # the keys of models.PRECISIONS, without importing Keras
-RESULTS_DIR = "results"  # run folders go below it: results/<profile>/model_<a|b>
 
 
 @dataclass(frozen=True)
@@ -204,105 +200,6 @@ def _write_history(out: Path, history: list[dict]) -> None:
     os.replace(tmp, out / "history.csv")
 
 
-# --- Provenance ------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def run_outputs() -> tuple[str, ...]:
-    """The folders, from the repository root, that runs write into: their results and the
-    shipped weights.
-
-    They are tracked (the paper run is committed as it goes), so a resumed run always finds
-    them changed; only changes elsewhere make the code it runs differ from the commit.
-    """
-    from fer_lib import models
-
-    package_root = models.WEIGHTS_DIR.parents[1]
-    return RESULTS_DIR, models.WEIGHTS_DIR.relative_to(package_root).as_posix()
-
-
-def git_commit(root: Path | None = None) -> str:
-    """The checkout's commit, with '+dirty' when tracked files other than run outputs have changed."""
-    root = root or fer_data.repository_root()
-    outside_outputs = ["--", ":(top)", *(f":(top,exclude){path}" for path in run_outputs())]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", *outside_outputs],
-            cwd=root, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
-def short_commit(commit: str) -> str:
-    """A commit from :func:`git_commit` as people read it: seven digits, "+dirty" kept."""
-    return commit[:7] + ("+dirty" if "dirty" in commit else "")
-
-
-def segment_commits(segments: list[dict]) -> list[str]:
-    """The short commits of training sessions, in the order the sessions started, each once."""
-    ordered = sorted(segments, key=lambda seg: seg["start"])
-    return list(dict.fromkeys(short_commit(seg["git_commit"]) for seg in ordered))
-
-
-def environment() -> dict:
-    """Hardware and package versions: what a reader needs to weigh a timing."""
-    import keras
-
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "numpy": np.__version__,
-        "git_commit": git_commit(),
-        **_backend_versions(keras.backend.backend()),
-    }
-
-
-def _backend_versions(backend: str) -> dict:
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-        return {"tensorflow": tf.__version__, "tf_threads": threads}
-    module = importlib.import_module(backend)  # jax, torch, ...
-    return {backend: getattr(module, "__version__", "unknown")}
-
-
-BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
-
-
-def machine_text(env: dict) -> str:
-    """"AMD EPYC, 2 cores (1 TensorFlow thread)": where an environment or a segment ran."""
-    text = f"{env['cpu']}, {env['cores']} cores"
-    if "tf_threads" in env:
-        text += f" ({env['tf_threads']} TensorFlow thread{'s' if env['tf_threads'] != 1 else ''})"
-    return text
-
-
-def software_text(env: dict) -> str:
-    """"TensorFlow 2.21.0, Keras 3.15.1", whichever backend Keras ran on."""
-    backend = env.get("keras_backend", "tensorflow")
-    return f"{BACKEND_NAMES.get(backend, backend)} {env.get(backend, 'unknown')}, Keras {env['keras']}"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
 
 def _update_manifest(out: Path, config: TrainConfig, data: fer_data.FER2013, segment: dict) -> None:
     """One manifest per run; each session that worked on it adds a segment."""
@@ -413,28 +310,14 @@ def _write_predictions(out: Path, splits: dict[str, fer_data.Split], best: dict,
     os.replace(tmp, out / PREDICTIONS)
 
 
-def read_predictions(run_dir: str | os.PathLike):
-    """A run's per-image predictions (columns split, id, label, best, last, best_epoch)."""
-    import pandas as pd
-
-    path = Path(run_dir) / PREDICTIONS
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no predictions (the run is not complete, or predates them)")
-    return pd.read_csv(path)
-
-
 def check_precision(precision: str) -> None:
     """Warn where bfloat16 would be emulated: on a CPU without native bf16 it runs slower, not faster."""
     import warnings
 
     if precision != "bf16" or platform.machine() not in ("x86_64", "AMD64"):
         return
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return
-    if not flags & {"avx512_bf16", "amx_bf16"}:
-        warnings.warn(f"{cpu_model()} lacks avx512_bf16 and amx_bf16: bfloat16 is emulated on it and "
+    if not provenance.cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        warnings.warn(f"{provenance.cpu_model()} lacks avx512_bf16 and amx_bf16: bfloat16 is emulated on it and "
                       "will likely train slower than --precision fp32", RuntimeWarning, stacklevel=2)
 
 
@@ -458,7 +341,7 @@ def _locked(out: Path):
         raise RunInUseError(f"{out} is in use by {holder}: wait for it to finish, or stop it, "
                             "then run the same command again to resume") from None
     handle.truncate(0)
-    handle.write(f"process {os.getpid()} on {platform.node()} since {_now()}")
+    handle.write(f"process {os.getpid()} on {platform.node()} since {provenance.now()}")
     handle.flush()
     try:
         yield
@@ -521,7 +404,7 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *
     steps = _step_functions(model)
     n_steps = -(-len(splits["train"]) // config.batch_size)
     last = min(config.epochs, stop_after) if stop_after is not None else config.epochs
-    segment = {"start": _now(), "first_epoch": state["epochs_done"] + 1, **environment()}
+    segment = {"start": provenance.now(), "first_epoch": state["epochs_done"] + 1, **provenance.environment()}
     t_segment = time.perf_counter()
 
     bar = tqdm(total=config.epochs, initial=state["epochs_done"], desc=f"model {config.model}", unit="epoch",
@@ -547,7 +430,7 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *
             best = {"epoch": epoch, "val_accuracy": val_logs["accuracy"], "predictions": _predict(model, splits)}
         _write_checkpoint(out, model, epoch, history, best)
         _write_history(out, history)
-        segment.update(last_epoch=epoch, end=_now(), wall_seconds=round(time.perf_counter() - t_segment, 1))
+        segment.update(last_epoch=epoch, end=provenance.now(), wall_seconds=round(time.perf_counter() - t_segment, 1))
         _update_manifest(out, config, data, segment)
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['accuracy']:.3f}",
                         val_acc=f"{history[-1]['val_accuracy']:.3f}")
@@ -581,184 +464,3 @@ def save_final(model, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.keras")
     fresh.save(tmp)
     os.replace(tmp, path)
-
-
-def read_history(run_dir: str | os.PathLike):
-    """A run's history as a DataFrame (one row per finished epoch)."""
-    import pandas as pd
-
-    return pd.read_csv(Path(run_dir) / "history.csv")
-
-
-@dataclass(frozen=True)
-class Run:
-    """A run folder as the commands and the book read it, finished or in progress.
-
-    The paper run takes days on the project's CPUs, so everything here works on
-    whatever epochs a run has had: a value at an epoch not reached yet is NaN.
-    """
-
-    path: Path
-    config: TrainConfig
-    manifest: dict
-    history: object  # pandas.DataFrame, one row per finished epoch
-
-    @property
-    def name(self) -> str:
-        """The paper's name for the model: "A" or "B"."""
-        return self.config.model.upper()
-
-    @property
-    def planned(self) -> int:
-        return self.config.epochs
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.history)
-
-    @property
-    def complete(self) -> bool:
-        return self.epochs_done == self.planned
-
-    def status(self) -> str:
-        """"epoch 12 of 200 (in progress)" or "all 100 epochs": what every report must say."""
-        if self.complete:
-            return f"all {self.planned} epochs"
-        return f"epoch {self.epochs_done} of {self.planned} (in progress)"
-
-    def until(self, epoch: int):
-        """The history up to and including ``epoch``."""
-        return self.history[self.history["epoch"] <= epoch]
-
-    def at(self, epoch: int, column: str) -> float:
-        """One logged value at one epoch, NaN where that epoch has not run yet."""
-        row = self.history.loc[self.history["epoch"] == epoch, column]
-        return float(row.iloc[0]) if len(row) else float("nan")
-
-    def wall_hours(self) -> float:
-        return float(self.manifest.get("wall_seconds", 0.0)) / 3600
-
-    def commits(self) -> list[str]:
-        """The short commits of the sessions that trained this run, oldest first, each once
-        ("+dirty" where the code had uncommitted changes)."""
-        return segment_commits(self.manifest["segments"])
-
-    def provenance(self) -> str:
-        """Commit, data checksum, seed, hardware and wall time: enough to weigh a number from this run."""
-        seg = self.manifest["segments"][-1]
-        return (
-            f"Model {self.name}: {self.status()}, seed {self.config.seed}, profile {self.config.profile}; "
-            f"commit {', '.join(self.commits())}; data sha256 {self.manifest['data']['sha256'][:12]}; "
-            f"{machine_text(seg)}, {software_text(seg)}; "
-            f"{self.wall_hours():.1f} h of wall time in {len(self.manifest['segments'])} session(s)"
-        )
-
-    def latest(self, attempts: int = 10):
-        """The latest weights (final, else the last checkpoint's) and the history they belong to.
-
-        A run still training replaces ``checkpoint/`` after every epoch (by two
-        renames), so the folder is copied first and read from the copy; a copy
-        caught in the middle of a replacement fails to load and is tried again.
-        """
-        import tempfile
-        import zipfile
-
-        import pandas as pd
-
-        if (self.path / FINAL_MODEL).is_file():
-            return _load_model(self.path / FINAL_MODEL), self.history
-        problems = []
-        for _ in range(attempts):
-            for name in (CHECKPOINT, f"{CHECKPOINT}.old"):
-                with tempfile.TemporaryDirectory() as tmp:
-                    copy = Path(tmp) / CHECKPOINT
-                    try:
-                        shutil.copytree(self.path / name, copy)
-                        state = json.loads((copy / "state.json").read_text())
-                        model = _load_model(copy / "model.keras")
-                    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                        problems.append(f"{name}: {type(err).__name__}: {err}")
-                        continue
-                return model, pd.DataFrame(state["history"], columns=list(HISTORY_COLUMNS))
-            time.sleep(1.0)
-        raise FileNotFoundError(f"{self.path}: no loadable checkpoint after {attempts} attempts:\n"
-                                + "\n".join(problems[-2:]))
-
-
-def _load_model(path: Path):
-    import keras
-
-    from fer_lib import models  # noqa: F401  (registers the fused batch normalization layer)
-
-    return keras.models.load_model(path, compile=False)
-
-
-def load_run(run_dir: str | os.PathLike) -> Run:
-    """Read a run folder; a clear error when it is not one."""
-    path = Path(run_dir)
-    for name in ("manifest.json", "history.csv"):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path} is not a run folder: {name} is missing")
-    manifest = json.loads((path / "manifest.json").read_text())
-    return Run(path, config_from_manifest(manifest["config"]), manifest, read_history(path))
-
-
-def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> dict:
-    """Copy a run's latest weights into the package as the shipped model, with
-    metadata that says what they are (epochs so far, accuracy, data, commit).
-
-    Until a run finishes, this ships its last checkpoint, and the metadata
-    says how many of the planned epochs it has had.
-    """
-    import hashlib
-
-    from fer_lib import models
-
-    run = load_run(run_dir)
-    manifest = run.manifest
-    dest = Path(dest) if dest is not None else models.PRETRAINED
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    model, history = run.latest()
-    save_final(model, dest)
-    last = history.iloc[-1]
-    meta = {
-        "model": f"model_{manifest['config']['model']}",
-        "classes": list(paper.CLASSES),
-        "input_shape": list(models.INPUT_SHAPE),
-        "input": "raw grey values 0-255, float32, shape (n, 48, 48, 1)",
-        "release": manifest["data"]["release"],
-        "histogram_equalized_input": manifest["data"]["release"] == fer_data.RELEASE_FOLDER,
-        "epochs_trained": int(last["epoch"]),
-        "epochs_planned": manifest["config"]["epochs"],
-        "complete": int(last["epoch"]) == manifest["config"]["epochs"],
-        "val_accuracy": round(float(last["val_accuracy"]), 4),
-        "train_accuracy": round(float(last["accuracy"]), 4),
-        "config": manifest["config"],
-        "data_sha256": manifest["data"]["sha256"],
-        "git_commit": manifest["segments"][-1]["git_commit"],
-        "run": run.path.as_posix(),
-        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
-    }
-    tmp = dest.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, dest.with_suffix(".json"))
-    return meta
-
-
-def runs_status(root: str | os.PathLike = RESULTS_DIR):
-    """Every run folder below ``root``: how far it is and how long the rest will take at
-    its recent pace (the median of its last ten epochs)."""
-    import pandas as pd
-
-    rows = []
-    for manifest in sorted(Path(root).rglob("manifest.json")):
-        run = load_run(manifest.parent)
-        recent = run.history["seconds"].tail(10).median() if run.epochs_done else float("nan")
-        rows.append({
-            "run": run.path.as_posix(),
-            "epochs": f"{run.epochs_done}/{run.config.epochs}",
-            "val_accuracy": run.history["val_accuracy"].iloc[-1] if run.epochs_done else float("nan"),
-            "wall_hours": run.manifest.get("wall_seconds", 0) / 3600,
-            "hours_left": (run.config.epochs - run.epochs_done) * recent / 3600,
-        })
-    return pd.DataFrame(rows)

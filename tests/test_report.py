@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_lib import data, models, paper, report, train
+from fer_lib import data, models, paper, report, runs, train
 
 
 def history(epochs: int, train_acc: float = 0.60, val_acc: float = 0.55) -> pd.DataFrame:
@@ -28,9 +28,9 @@ def manifest(model: str, planned: int) -> dict:
             "data": {"release": "csv", "sha256": "ab" * 32}, "segments": [seg], "wall_seconds": 7200.0}
 
 
-def run(model: str, epochs: int, planned: int, **acc) -> train.Run:
+def run(model: str, epochs: int, planned: int, **acc) -> runs.Run:
     m = manifest(model, planned)
-    return train.Run(None, train.TrainConfig(**m["config"]), m, history(epochs, **acc))
+    return runs.Run(None, train.TrainConfig(**m["config"]), m, history(epochs, **acc))
 
 
 def test_run_status_and_provenance():

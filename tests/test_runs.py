@@ -1,0 +1,72 @@
+"""Reading run folders: status, the latest weights of a run in progress, evaluation, shipping."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import tiny_rows, write_csv
+
+from fer_lib import data, runs, train
+
+ROWS_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("small") / "fer2013.csv", tiny_rows(ROWS_PER_CLASS, seed=1))
+
+
+@pytest.fixture(scope="module")
+def small_data(small_csv):
+    return data.read_csv_release(small_csv, progress=False)
+
+
+def smoke(model="b", **kw):
+    return train.profile("smoke", model, **kw)
+
+
+def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
+    from fer_lib import cli, models
+
+    out = tmp_path / "run"
+    train.fit(smoke(epochs=2), out, small_data, progress=False, stop_after=1)
+    run = runs.load_run(out)
+    assert (run.epochs_done, run.complete, run.status()) == (1, False, "epoch 1 of 2 (in progress)")
+
+    assert cli.main(["evaluate", str(out), "--data", str(small_csv)]) == 0
+    summary = json.loads((out / "evaluation.json").read_text())
+    assert summary["epochs"] == 1 and summary["n"] == 60 and len(summary["confusion"]) == 5
+    assert sum(map(sum, summary["confusion"])) == 60
+    assert "after 1 of 2 epochs" in capsys.readouterr().out
+
+    status = runs.runs_status(tmp_path).set_index("run").loc[out.as_posix()]
+    assert status["epochs"] == "1/2" and status["hours_left"] > 0
+
+    meta = runs.export_pretrained(out, tmp_path / "shipped.keras")
+    assert (meta["epochs_trained"], meta["epochs_planned"], meta["complete"]) == (1, 2, False)
+    shipped = models.load_pretrained(tmp_path / "shipped.keras")
+    x = small_data.split("val").x[:4, ..., None].astype("float32")
+    np.testing.assert_allclose(shipped.predict(x, verbose=0), run.latest()[0].predict(x, verbose=0), atol=1e-6)
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json is missing"):
+        runs.load_run(tmp_path)
+
+
+def test_latest_reads_a_checkpoint_being_replaced(tmp_path, small_data):
+    out = tmp_path / "model_a"
+    train.fit(train.profile("smoke", "a", epochs=2), out, small_data, progress=False, stop_after=1)
+    r = runs.load_run(out)
+    model, hist = r.latest()
+    assert model.output_shape == (None, 5) and hist["epoch"].tolist() == [1]
+    # the runner's crash window: checkpoint/ renamed away, the new one not yet in place
+    (out / train.CHECKPOINT).rename(out / f"{train.CHECKPOINT}.old")
+    model, hist = r.latest(attempts=1)
+    assert hist["epoch"].tolist() == [1]
+    shutil.rmtree(out / f"{train.CHECKPOINT}.old")
+    with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
+        r.latest(attempts=1)

@@ -9,7 +9,11 @@ detection, classification, drawing) and each stage's share; then the two
 choices behind those numbers, each against the obvious alternative: Haar
 detection on the full frame with OpenCV's default minimum size versus ours,
 and an eager Keras call versus the compiled one for a single face (with the
-largest difference in probabilities). The face is scikit-image's astronaut.
+largest difference in probabilities), and the shipped model's ONNX copy on
+onnxruntime, as it runs without TensorFlow. Last, the webcam widget's kernel
+half: milliseconds per frame from the JPEG bytes the browser sends (at the
+widget's frame_width, and at the camera's full size) to the reply. The face is
+scikit-image's astronaut.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ import numpy as np
 from skimage import data as skdata
 from tqdm.auto import tqdm
 
-from fer_lib import realtime
+from fer_lib import models
+from fer_lib.live import classify
+from fer_lib.live.detect import CASCADE, prepare_faces
+from fer_lib.live.experiment import synthetic_clip
+from fer_lib.live.pipeline import Pipeline
+from fer_lib.live.widget import WebcamWidget
 
 STAGES = ("convert", "motion", "detection", "classification", "drawing")
 GOAL_FPS = 30
@@ -43,7 +52,7 @@ def median_ms(call: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def run_clip(pipeline: realtime.Pipeline, frames: list[np.ndarray], label: str) -> tuple[float, list[dict]]:
+def run_clip(pipeline: Pipeline, frames: list[np.ndarray], label: str) -> tuple[float, list[dict]]:
     """Frames per second over the clip (after a warm-up frame) and every frame's stage times."""
     pipeline.reset()
     pipeline.annotate(frames[0])
@@ -68,10 +77,10 @@ def main() -> None:
     parser.add_argument("--model", help="a saved Keras model (default: the shipped Model B)")
     args = parser.parse_args()
 
-    pipeline = realtime.Pipeline.load(args.model)
+    pipeline = Pipeline.load(args.model)
     face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)[67:170, 173:276]
-    moving, _ = realtime.synthetic_clip([face], moving=args.frames, still=0, face_size=160, step=8)
-    still, _ = realtime.synthetic_clip([face], moving=1, still=args.frames - 1, face_size=160)
+    moving, _ = synthetic_clip([face], moving=args.frames, still=0, face_size=160, step=8)
+    still, _ = synthetic_clip([face], moving=1, still=args.frames - 1, face_size=160)
     print(f"640x480 frames, one face, default settings (min face {pipeline.detector.min_size} px, "
           f"detection on a copy scaled by {pipeline.detector.scale:.2f}), {os.cpu_count()} CPUs")
 
@@ -86,7 +95,7 @@ def main() -> None:
     stage_table(timings_still)
 
     gray = cv2.cvtColor(moving[0], cv2.COLOR_BGR2GRAY)
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, realtime.CASCADE))
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, CASCADE))
     full = median_ms(lambda: cascade.detectMultiScale(gray, 1.1, 5), 20)
     full_min = median_ms(lambda: cascade.detectMultiScale(gray, 1.1, 5, minSize=(pipeline.detector.min_size,) * 2), 20)
     ours = median_ms(lambda: pipeline.detector.detect(gray), 20)
@@ -95,8 +104,8 @@ def main() -> None:
           f"({full / ours:.1f}x faster than the default)")
 
     model = pipeline.classifier.model
-    crops = realtime.prepare_faces(gray, pipeline.detector.detect(gray), pipeline.classifier.equalize)[:1]
-    x = crops.astype(np.float32)[..., None]
+    crops = prepare_faces(gray, pipeline.detector.detect(gray), pipeline.classifier.equalize)[:1]
+    x = models.as_model_input(crops)
     eager = median_ms(lambda: model(x, training=False), 50)
     predict = median_ms(lambda: model.predict(x, verbose=0), 20)
     compiled = median_ms(lambda: pipeline.classifier.predict_proba(crops), 50)
@@ -104,6 +113,31 @@ def main() -> None:
     print(f"one face: eager Keras call {eager:.1f} ms, model.predict {predict:.1f} ms, compiled {compiled:.1f} ms "
           f"({eager / compiled:.1f}x faster than eager; largest probability difference from predict "
           f"{difference:.1e})")
+    onnx = classify.load_classifier(classify.SHIPPED_ONNX)
+    onnx_ms = median_ms(lambda: onnx.predict_proba(crops), 50)
+    print(f"one face on onnxruntime (the shipped ONNX model, no TensorFlow): {onnx_ms:.1f} ms; largest probability "
+          f"difference from predict {np.abs(onnx.predict_proba(crops) - model.predict(x, verbose=0)).max():.1e}")
+    widget_kernel(pipeline, moving)
+
+
+def widget_kernel(pipeline: Pipeline, frames: list[np.ndarray]) -> None:
+    """The webcam widget's kernel time per frame, JPEG bytes to reply, as the browser sends frames."""
+    widget = WebcamWidget(pipeline)
+    height, width = frames[0].shape[:2]
+    for sent in (widget.frame_width, width):
+        size = (sent, round(height * sent / width))
+        jpegs = [cv2.imencode(".jpg", cv2.resize(f, size, interpolation=cv2.INTER_AREA),
+                              [cv2.IMWRITE_JPEG_QUALITY, round(100 * widget.jpeg_quality)])[1].tobytes()
+                 for f in frames]
+        pipeline.reset()
+        times = []
+        for jpeg in jpegs:
+            start = time.perf_counter()
+            widget.process_jpeg(jpeg, size=(width, height))
+            times.append((time.perf_counter() - start) * 1000.0)
+        print(f"widget kernel, {size[0]}x{size[1]} JPEG ({statistics.median(map(len, jpegs)) / 1000:.0f} kB) from a "
+              f"{width}x{height} camera: {statistics.median(times):.1f} ms per frame, JPEG bytes to reply "
+              f"({1000 / statistics.median(times):.0f} frames/s at most)")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@ normalization and dropout in a CNN for five-class facial expressions on FER-2013
 
 Modules, one concern each: ``paper`` (the paper's numbers), ``data`` (FER-2013),
 ``models`` (Models A and B), ``train`` (the resumable runner), ``evaluate``
-(scores and the train-validation gap), ``realtime`` (motion gate, face detector,
-labels), ``widgets`` (the webcam in a notebook), ``plots`` and ``report`` (what
-the book shows), ``cli`` (the ``fer-lib`` command).
+(scores and the train-validation gap), ``export`` (models as ONNX or LiteRT),
+``card`` (the shipped model's card), ``live`` (the real-time application: motion
+gate, face detector, labels, commands, the notebook widget), ``plots`` and
+``report`` (what the book shows), ``cli`` (the ``fer-lib`` command).
 """
 
 __version__ = "0.1.0"

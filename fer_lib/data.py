@@ -63,6 +63,16 @@ OFFICIAL_TOTAL = sum(sum(c.values()) for c in OFFICIAL_COUNTS.values())  # 35,88
 
 RELEASE_CSV = "csv"
 RELEASE_FOLDER = "folder"
+
+
+def is_equalized(release: str) -> bool:
+    """Whether a release's faces were histogram-equalized (the folder release's were, before JPEG), and so
+    whether live crops must be too: the one place that rule lives."""
+    if release not in (RELEASE_CSV, RELEASE_FOLDER):
+        raise ValueError(f"release must be {RELEASE_CSV!r} or {RELEASE_FOLDER!r}, got {release!r}")
+    return release == RELEASE_FOLDER
+
+
 CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "icml_face_data.csv")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 KAGGLE_DATASET = "msambare/fer2013"

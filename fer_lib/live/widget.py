@@ -2,14 +2,15 @@
 
 The browser captures the camera (or plays a video file where there is no
 camera) and sends JPEG frames to the kernel as custom messages with a binary
-buffer; the kernel runs :class:`fer_lib.realtime.Pipeline` and replies with
-boxes, labels and probabilities, which the browser draws over the video.
+buffer; the kernel runs :class:`fer_lib.live.pipeline.Pipeline` and replies
+with boxes, labels and probabilities, which the browser draws over the video.
 
 Speed: the frame is sent at ``frame_width`` (320 pixels wide by default, near
 15 kB as JPEG) because the pipeline searches a copy shrunk further still; the
-kernel decodes it straight to grey (all the pipeline uses) and scales it back
-to the camera's size, so the minimum face size and the boxes stay in camera
-pixels. Two frames in flight let the browser grab and encode the next frame
+kernel decodes it straight to grey (all the pipeline uses), at the size sent,
+and passes the camera's size over it to the pipeline as a scale, so the
+minimum face size and the boxes stay in camera pixels without enlarging the
+frame. Two frames in flight let the browser grab and encode the next frame
 while the kernel works on the last; no more are sent, so nothing queues up.
 
 Everything is event driven: the kernel answers messages while idle, so no cell
@@ -28,7 +29,7 @@ import numpy as np
 import traitlets
 
 from fer_lib import paper
-from fer_lib.realtime import Pipeline
+from fer_lib.live.pipeline import Pipeline
 
 STATIC = Path(__file__).parent / "static"
 #: Bounds on the sizes frames are sent at: below 160 pixels wide faces are too coarse to classify,
@@ -116,7 +117,7 @@ class WebcamWidget(anywidget.AnyWidget):
         try:
             reply |= self.process_jpeg(buffers[0] if buffers else b"", f"frame {content.get('id')}",
                                        size if all(isinstance(v, int) for v in size) else None)
-        except ValueError as err:  # a frame the browser garbled must not stop the stream
+        except (ValueError, cv2.error) as err:  # a garbled frame gets an error reply; the stream goes on
             reply["error"] = str(err)
         self.kernel_ms = (time.perf_counter() - clock) * 1000.0
         reply |= {"frames": self.frames, "kernel_ms": round(self.kernel_ms, 2)}
@@ -126,25 +127,28 @@ class WebcamWidget(anywidget.AnyWidget):
                      size: tuple[int, int] | None = None) -> dict:
         """One encoded frame through the pipeline: the reply the browser draws.
 
-        The image is decoded to grey, as the pipeline would convert it anyway.
-        ``size`` is the camera's (width, height) where the browser sent a
-        smaller copy: the frame is scaled back to it, so that the pipeline's
-        minimum face size and the boxes are in camera pixels.
+        The image is decoded to grey at the size sent, as the pipeline would
+        convert it anyway. ``size`` is the camera's (width, height) where the
+        browser sent a smaller copy: the pipeline gets the ratio as its scale,
+        so that its minimum face size and the boxes are in camera pixels.
         """
+        if len(jpeg) == 0:
+            raise ValueError(f"{where}: an empty buffer, not an image")
         frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
         if frame is None:
             raise ValueError(f"{where}: {len(jpeg)} bytes that are not a JPEG or PNG image")
+        scale = 1.0
         if size is not None and tuple(size) != frame.shape[1::-1]:
             width, height = size
             if not (frame.shape[1] <= width <= MAX_FRAME_SIDE and frame.shape[0] <= height <= MAX_FRAME_SIDE):
-                raise ValueError(f"{where}: a {frame.shape[1]}x{frame.shape[0]} image cannot be scaled up "
-                                 f"to the camera's {width}x{height}")
-            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
-        result = self.pipeline.process(frame)
+                raise ValueError(f"{where}: a {frame.shape[1]}x{frame.shape[0]} image is not a smaller copy "
+                                 f"of the camera's {width}x{height}")
+            scale = width / frame.shape[1]
+        result = self.pipeline.process(frame, scale)
         self.frames += 1
         return {
-            "width": int(frame.shape[1]),
-            "height": int(frame.shape[0]),
+            "width": int(result.shape[1]),
+            "height": int(result.shape[0]),
             "status": result.status,
             "detections": [
                 {"box": list(d.box), "label": d.label, "track": d.track,

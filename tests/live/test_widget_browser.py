@@ -23,12 +23,13 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from fer_lib import paper, realtime
+from fer_lib import paper
+from fer_lib.live.experiment import synthetic_clip
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_realtime.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_realtime.ipynb"
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: How long running the notebook (smoke profile) may take, and how long the live stream is measured.
@@ -54,7 +55,7 @@ def artifacts(tmp_path_factory) -> Path:
 
 def astronaut_clip(frames: int = 60) -> list[np.ndarray]:
     face = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)[67:170, 173:276]
-    clip, _ = realtime.synthetic_clip([face], moving=frames, still=0, face_size=200, step=4)
+    clip, _ = synthetic_clip([face], moving=frames, still=0, face_size=200, step=4)
     return clip
 
 

@@ -1,0 +1,148 @@
+"""The expression of each face: the CNN through TensorFlow (a Keras model) or through onnxruntime (an
+ONNX file), so that the live application also runs where TensorFlow is not installed.
+
+Either way the classifier knows the FER-2013 release its model was trained on,
+because that decides how crops are prepared (``data.is_equalized``). A model
+file says so in the JSON beside it: ``model_b.json`` as ``fer-lib ship`` writes
+it for a Keras file, ``<file>.json`` (``model_b.onnx.json``) as ``fer-lib
+export`` writes it. A file without one is refused unless the release is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fer_lib import data as fer_data
+from fer_lib import paper
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+SHIPPED_KERAS = WEIGHTS_DIR / "model_b.keras"
+SHIPPED_ONNX = WEIGHTS_DIR / "model_b.onnx"
+#: The exported models' input: the 48x48 grey crops as they are, uint8; the model scales them.
+FACES_INPUT = "faces"
+
+
+def contract_path(model_path: str | os.PathLike) -> Path:
+    """Where ``fer-lib export`` writes a model's contract (classes, release, input): ``<file>.json``."""
+    path = Path(model_path)
+    return path.with_name(path.name + ".json")
+
+
+def read_metadata(model_path: str | os.PathLike) -> dict:
+    """The JSON beside a model file (its export contract, else ``fer-lib ship``'s metadata); {} without one."""
+    path = Path(model_path)
+    for candidate in (contract_path(path), path.with_suffix(".json")):
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text())
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{candidate}: not valid JSON ({err})") from err
+    return {}
+
+
+def tensorflow_available() -> bool:
+    """Whether the Keras models can run here (TensorFlow imports)."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class FaceClassifier:
+    """Probabilities over ``classes`` for 48x48 grey crops, from a Keras model or an onnxruntime session.
+
+    A Keras model is called through one ``tf.function`` (batch size left open):
+    an eager call on one face costs 12-22 ms of Python overhead, the traced one
+    a few milliseconds with the same probabilities as ``model.predict``. An
+    ONNX session (``fer-lib export``) takes the uint8 crops as they are.
+    ``release`` is the FER-2013 release the model was trained on.
+    """
+
+    def __init__(self, model, *, release: str, classes: Sequence[str] = paper.CLASSES) -> None:
+        self.equalize = fer_data.is_equalized(release)
+        self.model, self.release, self.classes = model, release, tuple(classes)
+        onnx = hasattr(model, "get_inputs") and hasattr(model, "run")
+        self._predict = _onnx_predictor(model, len(self.classes)) if onnx else _keras_predictor(model, self.classes)
+
+    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities (n, classes) for faces (n, 48, 48) uint8."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return self._predict(faces)
+
+
+def _keras_predictor(model, classes: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    import tensorflow as tf
+
+    from fer_lib import models
+
+    expected = (None, *models.INPUT_SHAPE)
+    if tuple(model.input_shape) != expected:
+        raise ValueError(f"the model must take {expected} grey faces, but takes {model.input_shape}")
+    if tuple(model.output_shape) != (None, len(classes)):
+        raise ValueError(f"the model gives {model.output_shape[1:]} outputs for {len(classes)} classes {classes}")
+    call = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(expected, tf.float32)])
+    return lambda faces: call(models.as_model_input(faces)).numpy()
+
+
+def _onnx_predictor(session, n_classes: int) -> Callable[[np.ndarray], np.ndarray]:
+    (inputs,), (output,) = session.get_inputs(), session.get_outputs()
+    side = fer_data.IMAGE_SIZE
+    if inputs.type != "tensor(uint8)" or list(inputs.shape[1:]) != [side, side]:
+        raise ValueError(f"the ONNX model must take uint8 grey faces (n, {side}, {side}) as fer-lib export writes "
+                         f"them, but takes {inputs.type} {inputs.shape}")
+    if output.shape[1:] != [n_classes]:
+        raise ValueError(f"the ONNX model gives {output.shape[1:]} outputs for {n_classes} classes")
+    return lambda faces: session.run([output.name], {inputs.name: np.ascontiguousarray(faces, np.uint8)})[0]
+
+
+def load_classifier(path: str | os.PathLike | None = None, *, release: str | None = None) -> FaceClassifier:
+    """The shipped Model B (``path`` None) or a saved model: ``.onnx`` through onnxruntime, else a Keras file.
+
+    Without TensorFlow the shipped model is its ONNX copy. Classes and release
+    come from the JSON beside the file; ``release`` overrides, and is required
+    for a file without one.
+    """
+    if path is None:
+        path = SHIPPED_KERAS if tensorflow_available() else SHIPPED_ONNX
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such model file")
+    meta = read_metadata(path)
+    release = release or meta.get("release")
+    if release is None:
+        raise ValueError(f"{path}: no metadata beside it says which FER-2013 release the model was trained on, which "
+                         "decides whether faces are histogram-equalized; give it: release='csv' or 'folder' "
+                         "(--release on the command line)")
+    model = _onnx_session(path, meta) if path.suffix == ".onnx" else _keras_model(path)
+    return FaceClassifier(model, release=release, classes=meta.get("classes", paper.CLASSES))
+
+
+def _onnx_session(path: Path, meta: dict):
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise ValueError(f"{path}: an ONNX model needs onnxruntime: pip install 'fer_lib[live]'") from err
+    if "sha256" in meta and hashlib.sha256(path.read_bytes()).hexdigest() != meta["sha256"]:
+        raise ValueError(f"{path}: its sha256 does not match {contract_path(path).name}: the file is damaged or "
+                         "was replaced")
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own types for a bad file
+        raise ValueError(f"{path}: cannot be loaded as an ONNX model ({type(err).__name__}: {err})") from err
+
+
+def _keras_model(path: Path):
+    if not tensorflow_available():
+        raise ValueError(f"{path}: a Keras model needs TensorFlow, which is not installed here; use the ONNX "
+                         "model (fer-lib export makes one) or install fer_lib in full")
+    from fer_lib import models
+
+    return models.load_pretrained() if path.resolve() == SHIPPED_KERAS else models.load_model(path)

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-EXTRAS = "book,webcam,download,dev"
+EXTRAS = "train,live,export,book,webcam,download,dev"
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -18,18 +18,10 @@ import numpy as np
 from keras import layers
 
 from fer_lib import paper
+from fer_lib.train import CONV_DROPOUT, DENSE_DROPOUT  # Model B's rates live with the training config
 
 INPUT_SHAPE = (paper.MODEL_INPUT_SIZE, paper.MODEL_INPUT_SIZE, 1)
 NUM_CLASSES = len(paper.CLASSES)
-
-#: Model B's dropout rates, which the paper does not give. Srivastava et al.
-#: (2014) found 0.5 best for fully connected hidden units and lower rates for
-#: convolutional layers, whose weights are shared and already regularised;
-#: the paper itself calls 0.5 "the standard parameter". We use 0.25 after each
-#: pooling block and 0.5 after each hidden dense block, the rates of Keras'
-#: own CIFAR-10 example and of most published FER-2013 baselines.
-CONV_DROPOUT = 0.25
-DENSE_DROPOUT = 0.5
 
 
 @keras.saving.register_keras_serializable(package="fer_lib")

@@ -320,6 +320,51 @@ def mistakes_grid(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 6) 
     return fig
 
 
+# --- Chapter 6: the multi-seed study ----------------------------------------------------------
+CELL_COLORS = {"none": MODEL_COLORS["A"], "bn": "#9467bd", "dropout": "#2ca02c", "both": MODEL_COLORS["B"],
+               "both_d05": "#ff7f0e", "both_half": "#8c564b"}
+
+
+@styled
+def mean_curves(panels: Mapping[str, Mapping[str, pd.DataFrame]], labels: Mapping[str, str], epochs: int,
+                ylabel: str = "accuracy (%)", marks: Sequence[tuple[int, float, str]] = ()) -> Figure:
+    """One panel per entry of ``panels``, each a set of curves (per epoch: ``mean``, ``sd``, ``n``):
+    the mean as a line, plus or minus one standard deviation over seeds as a band where there
+    are two or more. ``marks``: the paper's values, (epoch, percent, label)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
+    for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, curve in curves.items():
+            color = CELL_COLORS.get(name)
+            n = int(curve["n"].max()) if len(curve) else 0
+            ax.plot(curve.index, curve["mean"], color=color, label=f"{labels.get(name, name)} (n={n})")
+            band = curve[curve["n"] >= 2]
+            ax.fill_between(band.index, band["mean"] - band["sd"], band["mean"] + band["sd"], color=color, alpha=0.2,
+                            linewidth=0)
+        for epoch, value, label in marks:
+            ax.plot([epoch], [value], marker="o", markersize=7, linestyle="none", color="k", label=label)
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+@styled
+def effects(frame: pd.DataFrame, xlabel: str) -> Figure:
+    """Effect estimates with their intervals (columns ``estimate``, ``low``, ``high``), one row each."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(frame) + 1.2))
+    y = np.arange(len(frame))[::-1]
+    ax.errorbar(frame["estimate"], y, xerr=[frame["estimate"] - frame["low"], frame["high"] - frame["estimate"]],
+                fmt="o", color="k", capsize=4)
+    ax.axvline(0, color="#888", linewidth=0.8)
+    ax.set_yticks(y, frame.index)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", visible=False)
+    return fig
+
+
 # --- Tables -----------------------------------------------------------------------------------------
 def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 1,
           highlight: pd.DataFrame | None = None, formats: Mapping[str, str] | None = None,

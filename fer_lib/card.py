@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from fer_lib import data as fer_data
-from fer_lib import paper
+from fer_lib import ferplus, paper
 from fer_lib.live.classify import SHIPPED_KERAS, SHIPPED_ONNX, contract_path, read_metadata
 
 CARD = SHIPPED_KERAS.parent / "MODEL_CARD.md"
@@ -39,7 +39,7 @@ def measure(csv_data: fer_data.FER2013, folder_data: fer_data.FER2013, out: Path
         }
         if ds is trained_on:
             split = ds.split("val")
-            crowd = evaluate.against_ferplus(result, split, fer_data.ferplus_majority(split.ids, ds.release))
+            crowd = evaluate.against_ferplus(result, split, ferplus.majority(split.ids, ds.release))
             scores["ferplus"] = {key: round(value, 2) for key, value in crowd.items()}
     out.write_text(json.dumps(scores, indent=1) + "\n")
     return scores

@@ -17,16 +17,12 @@ untouched as a test set.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import json
 import os
 import re
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fer_lib import paper
+from fer_lib.paths import cache_dir, shared_dir
 
 # --- The data set's own vocabulary -------------------------------------------
 #: FER-2013's emotion codes 0-6, in code order.
@@ -186,19 +183,6 @@ class FER2013:
 
 
 # --- Finding the data ---------------------------------------------------------
-def repository_root() -> Path:
-    """The checkout this package lives in (meaningful for editable installs)."""
-    return Path(__file__).resolve().parents[1]
-
-
-def cache_dir() -> Path:
-    """Where caches (and a user's own copy of the data) live: FER_LIB_CACHE or ~/.cache/fer_lib."""
-    if os.environ.get("FER_LIB_CACHE"):
-        return Path(os.environ["FER_LIB_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "fer_lib"
-
-
 def _release_in(path: Path) -> Path | None:
     """The data file or folder that ``path`` holds, or None."""
     if path.is_file():
@@ -214,7 +198,7 @@ def _release_in(path: Path) -> Path | None:
 
 
 def _how_to_get_data() -> str:
-    shared = repository_root().parent / "shared"
+    shared = shared_dir()
     return (
         "FER-2013 was not found. Any one of these works:\n"
         "  1. pass a path: load_fer2013('/path/to/fer2013.csv') or "
@@ -267,7 +251,7 @@ def locate_data(path: str | os.PathLike | None = None, *, download: bool = False
             if what == "the given path":
                 raise DataNotFoundError(
                     f"{what} {explicit} holds the {release_of(found)} release, not the {release} one")
-    shared = repository_root().parent / "shared"
+    shared = shared_dir()
     for candidate in (shared / "fer2013-csv", shared / "fer2013", cache_dir() / "fer2013"):
         found = _release_in(candidate)
         if wanted(found):
@@ -308,7 +292,7 @@ def _download() -> Path:
 
 
 # --- Integrity ----------------------------------------------------------------
-def _sha256(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -328,7 +312,7 @@ def read_checksums(folder: Path) -> dict[str, str]:
     return sums
 
 
-def _check_digests(folder: Path, expected: dict[str, str], actual: dict[str, str]) -> None:
+def check_digests(folder: Path, expected: dict[str, str], actual: dict[str, str]) -> None:
     """Raise one ChecksumError naming every listed file that is missing or differs."""
     bad = []
     for name, digest in sorted(expected.items()):
@@ -352,209 +336,9 @@ def verify_checksums(source: str | os.PathLike, progress: bool = True) -> int:
     for name in tqdm(sorted(expected), desc="verify", unit="file", disable=not progress or len(expected) < 100):
         path = folder / name
         if path.is_file():
-            actual[name] = _sha256(path.read_bytes())
-    _check_digests(folder, expected, actual)
+            actual[name] = sha256_hex(path.read_bytes())
+    check_digests(folder, expected, actual)
     return len(expected)
-
-
-# --- Errors, collected or raised ----------------------------------------------
-class _Problems:
-    """Raise at the first problem, or collect every one, as ``on_error`` says."""
-
-    def __init__(self, on_error: str) -> None:
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        self.on_error = on_error
-        self.items: list[Skipped] = []
-
-    def __call__(self, item: str, reason: str) -> None:
-        if self.on_error == "raise":
-            raise DataError(f"{item}: {reason}")
-        self.items.append(Skipped(item, reason))
-
-
-def _fit_size(image: np.ndarray, where: str, resize: bool, problems: _Problems) -> np.ndarray | None:
-    if image.shape == (IMAGE_SIZE, IMAGE_SIZE):
-        return image
-    if resize:
-        return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
-    problems(where, f"image is {image.shape[1]}x{image.shape[0]}, expected 48x48 (pass resize=True to resize)")
-    return None
-
-
-def _assemble(kept: list[tuple[np.ndarray, int, int, str]], release: str, source: Path, checksum: str,
-              problems: _Problems) -> FER2013:
-    """One FER2013 from the (image, code, usage index, id) items a reader kept."""
-    if not kept:
-        raise DataError(f"{source}: no usable images")
-    images, labels, usages, ids = zip(*kept)
-    return FER2013(
-        images=np.stack(images),
-        labels=np.array(labels, dtype=np.int8),
-        usage=np.array(usages, dtype=np.int8),
-        ids=np.array(ids),
-        release=release,
-        source=str(source),
-        checksum=checksum,
-        skipped=tuple(problems.items),
-    )
-
-
-# --- The challenge CSV ----------------------------------------------------------
-def _open_text(path: Path, raw: bytes) -> io.TextIOBase:
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return io.StringIO(raw.decode("utf-8-sig"), newline="")
-
-
-def _parse_pixels(text: str, where: str, resize: bool, problems: _Problems) -> np.ndarray | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy warns, rather than fails, on a stray token
-            values = np.fromstring(text, dtype=np.int64, sep=" ")
-    except (ValueError, DeprecationWarning):
-        bad = next((t for t in text.split() if not t.isdigit()), text.strip()[:20])
-        problems(where, f"pixel value {bad!r} is not an integer")
-        return None
-    if values.size and (values.min() < 0 or values.max() > 255):
-        problems(where, f"pixel values must be 0-255, found {values.min()}..{values.max()}")
-        return None
-    side = round(values.size**0.5)
-    if values.size != N_PIXELS and not (resize and side > 0 and side * side == values.size):
-        problems(where, f"has {values.size} pixel values, expected {N_PIXELS} (48x48)")
-        return None
-    return _fit_size(values.astype(np.uint8).reshape(side, side), where, resize, problems)
-
-
-def _csv_columns(header: list[str], path: Path) -> dict[str, int]:
-    names = [h.strip() for h in header]
-    missing = [c for c in ("emotion", "pixels", "Usage") if c not in names]
-    if missing:
-        raise DataError(f"{path}: header {header} lacks column(s) {missing}; expected emotion,pixels,Usage")
-    return {c: names.index(c) for c in ("emotion", "pixels", "Usage")}
-
-
-def read_csv_release(
-    path: str | os.PathLike, *, on_error: str = "raise", resize: bool = False, progress: bool = True
-) -> FER2013:
-    """Read the challenge CSV (plain or gzipped): ``emotion,pixels,Usage``, codes 0-6."""
-    path = Path(path)
-    problems = _Problems(on_error)
-    raw = path.read_bytes()
-    try:
-        reader = csv.reader(_open_text(path, raw))
-        header = next(reader, None)
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
-        raise DataError(f"{path}: cannot be read as a (gzipped) CSV file: {err}") from err
-    if header is None:
-        raise DataError(f"{path}: the file is empty")
-    cols = _csv_columns(header, path)
-    kept: list[tuple[np.ndarray, int, int, str]] = []
-    rows = tqdm(reader, desc=f"read {path.name}", unit=" rows", total=OFFICIAL_TOTAL, disable=not progress)
-    for row_index, row in enumerate(rows):
-        where = f"{path}: row {row_index} (line {row_index + 2})"
-        if len(row) != len(header):
-            problems(where, f"has {len(row)} fields, expected {len(header)} ({','.join(header)})")
-            continue
-        emotion, usage = row[cols["emotion"]].strip(), row[cols["Usage"]].strip()
-        if emotion not in {str(i) for i in range(len(FER_CLASSES))}:
-            problems(where, f"emotion code {emotion!r} is not one of 0-6")
-            continue
-        if usage not in USAGES:
-            problems(where, f"usage {usage!r} is not one of {', '.join(USAGES)}")
-            continue
-        image = _parse_pixels(row[cols["pixels"]], where, resize, problems)
-        if image is None:
-            continue
-        kept.append((image, int(emotion), USAGES.index(usage), f"row {row_index}"))
-    return _assemble(kept, RELEASE_CSV, path, _sha256(raw), problems)
-
-
-# --- The image-folder release ---------------------------------------------------
-def _truncated(data: bytes) -> bool:
-    """JPEG and PNG files end with a fixed marker; a cut-off file does not."""
-    if data.startswith(b"\xff\xd8"):  # JPEG
-        return not data.rstrip(b"\0").endswith(b"\xff\xd9")
-    if data.startswith(b"\x89PNG"):
-        return not data.endswith(b"IEND\xaeB`\x82")
-    return False  # not a format we know the end of: decoding decides
-
-
-def _decode(path: Path) -> tuple[bytes, np.ndarray | None, str | None]:
-    """Bytes, grey image and a reason when the file is unusable (runs in a thread)."""
-    data = path.read_bytes()
-    if not data:
-        return data, None, "file is empty"
-    if _truncated(data):
-        return data, None, "file is truncated (no end-of-image marker)"
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        return data, None, "cannot be decoded as an image"
-    return data, image, None
-
-
-def _folder_files(root: Path, problems: _Problems) -> Iterator[tuple[Path, int, int]]:
-    """(file, FER code, usage index) for every image; structural problems reported."""
-    expected_usages = {"train": ("Training",), "test": ("PublicTest", "PrivateTest")}
-    missing = [d for d in expected_usages if not (root / d).is_dir()]
-    if missing:
-        raise DataError(f"{root}: missing folder(s) {', '.join(missing)}/ of the image-folder release")
-    for split_dir, allowed in expected_usages.items():
-        for entry in sorted((root / split_dir).iterdir()):
-            if entry.name.startswith("."):
-                continue
-            if not entry.is_dir():
-                problems(str(entry), "unexpected file: images belong in class folders")
-                continue
-            if entry.name not in FER_CLASSES:
-                problems(str(entry), f"unknown class folder (expected one of {', '.join(FER_CLASSES)})")
-                continue
-            files = sorted(p for p in entry.iterdir() if not p.name.startswith("."))
-            if not files:
-                problems(str(entry), "class folder is empty")
-            for file in files:
-                usage = file.name.split("_", 1)[0]
-                if file.suffix.lower() not in IMAGE_SUFFIXES:
-                    problems(str(file), f"not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
-                elif usage not in allowed:
-                    problems(str(file), f"file-name prefix {usage!r} is not one of {', '.join(allowed)}")
-                else:
-                    yield file, FER_CLASSES.index(entry.name), USAGES.index(usage)
-
-
-def read_folder_release(
-    root: str | os.PathLike, *, on_error: str = "raise", resize: bool = False, progress: bool = True
-) -> FER2013:
-    """Read the image-folder release, decoding the JPEGs in parallel on all cores.
-
-    Usage comes from the file-name prefix (``Training_``, ``PublicTest_``,
-    ``PrivateTest_``). Files listed in a ``SHA256SUMS`` beside ``train/`` are
-    checked as they are read.
-    """
-    root = Path(root)
-    problems = _Problems(on_error)
-    entries = list(_folder_files(root, problems))
-    expected = read_checksums(root)
-    kept: list[tuple[np.ndarray, int, int, str]] = []
-    digests: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        decoded = pool.map(_decode, [file for file, _, _ in entries])
-        for (file, label, usage), (data, image, reason) in tqdm(
-            zip(entries, decoded), total=len(entries), desc=f"decode {root.name}", unit=" img", disable=not progress
-        ):
-            rel = file.relative_to(root).as_posix()
-            digests[rel] = _sha256(data)
-            if reason is None:
-                image = _fit_size(image, str(file), resize, problems)
-            else:
-                problems(str(file), reason)
-            if image is None:
-                continue
-            kept.append((image, label, usage, rel))
-    if expected:
-        _check_digests(root, expected, digests)
-    listing = "".join(f"{digests[k]}  {k}\n" for k in sorted(digests))
-    return _assemble(kept, RELEASE_FOLDER, root, _sha256(listing.encode()), problems)
 
 
 # --- Official counts --------------------------------------------------------------
@@ -590,11 +374,11 @@ def source_fingerprint(source: Path) -> str:
         listing = [f"{source.name}\t{stat.st_size}\t{stat.st_mtime_ns}"]
     else:
         listing = list(_file_stats(str(source)))
-    return _sha256("\n".join([str(source.resolve()), *listing]).encode())
+    return sha256_hex("\n".join([str(source.resolve()), *listing]).encode())
 
 
 def _cache_path(source: Path, on_error: str, resize: bool) -> Path:
-    key = _sha256(f"{CACHE_VERSION}|{source_fingerprint(source)}|{on_error}|{resize}".encode())
+    key = sha256_hex(f"{CACHE_VERSION}|{source_fingerprint(source)}|{on_error}|{resize}".encode())
     return cache_dir() / f"fer2013-{key[:20]}.npz"
 
 
@@ -658,63 +442,15 @@ def load_fer2013(
     if data is not None and verify:
         verify_checksums(source, progress=progress)
     if data is None:
+        from fer_lib import readers  # they build this module's FER2013, so they import it
+
         if source.is_file():
             verify_checksums(source, progress=progress)
-            data = read_csv_release(source, on_error=on_error, resize=resize, progress=progress)
+            data = readers.read_csv_release(source, on_error=on_error, resize=resize, progress=progress)
         else:
-            data = read_folder_release(source, on_error=on_error, resize=resize, progress=progress)
+            data = readers.read_folder_release(source, on_error=on_error, resize=resize, progress=progress)
         if len(data) == OFFICIAL_TOTAL:
             check_official_counts(data)
         if cached is not None:
             _save_cache(cached, data)
     return data
-
-
-# --- FER+ crowd labels --------------------------------------------------------------------
-#: FER+'s vote columns (Barsoum et al., 2016), ten taggers per image.
-FERPLUS_VOTES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
-                 "unknown", "NF")
-#: FER+'s names of the paper's five classes, in paper.CLASSES order.
-FERPLUS_PAPER_CLASSES = ("anger", "happiness", "neutral", "sadness", "surprise")
-
-
-def locate_ferplus(path: str | os.PathLike | None = None) -> Path:
-    """The FER+ folder: ``path``, ``FERPLUS_DIR``, ``../shared/ferplus`` or the user cache."""
-    candidates = [path, os.environ.get("FERPLUS_DIR"), repository_root().parent / "shared" / "ferplus",
-                  cache_dir() / "ferplus"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "fer2013new.csv").is_file():
-            return Path(candidate)
-    raise DataNotFoundError(
-        "FER+ labels were not found: pass a folder holding fer2013new.csv, set FERPLUS_DIR, or put "
-        f"https://github.com/microsoft/FERPlus's fer2013new.csv in {cache_dir() / 'ferplus'}"
-    )
-
-
-def ferplus_votes(ids: np.ndarray, release: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """FER+ vote counts for the images ``ids`` of a release, one row each, in order;
-    all zero where FER+ has no image for it."""
-    folder = locate_ferplus(path)
-    if release == RELEASE_CSV:
-        votes = pd.read_csv(folder / "fer2013new.csv")
-        rows = np.array([int(i.split()[1]) for i in ids], dtype=np.int64)
-        table = votes.loc[rows, list(FERPLUS_VOTES)]
-    elif release == RELEASE_FOLDER:
-        votes = pd.read_csv(folder / "kaggle_folder_votes.csv").set_index("file")
-        table = votes.reindex(ids)[list(FERPLUS_VOTES)]
-    else:
-        raise ValueError(f"unknown release {release!r}")
-    return table.fillna(0).astype(np.int64).reset_index(drop=True)
-
-
-def ferplus_majority(ids: np.ndarray, release: str, path: str | os.PathLike | None = None) -> np.ndarray:
-    """The FER+ label in paper.CLASSES order (0-4) where the taggers' strict plurality
-    is one of the five classes; -1 where it is another class, a tie, or no image."""
-    votes = ferplus_votes(ids, release, path).to_numpy()
-    top = votes.max(axis=1)
-    unique = (votes == top[:, None]).sum(axis=1) == 1
-    winner = votes.argmax(axis=1)
-    to_paper = np.full(len(FERPLUS_VOTES), -1)
-    for label, name in enumerate(FERPLUS_PAPER_CLASSES):
-        to_paper[FERPLUS_VOTES.index(name)] = label
-    return np.where(unique & (top > 0), to_paper[winner], -1)

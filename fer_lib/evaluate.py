@@ -25,9 +25,10 @@ NO_MAJORITY = "no majority"
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (n, 5) for uint8 images (n, 48, 48)."""
-    if x.ndim != 3 or x.shape[1:] != (48, 48):
-        raise ValueError(f"expected images of shape (n, 48, 48), got {x.shape}")
-    return np.asarray(model.predict(x[..., None].astype(np.float32), batch_size=batch_size, verbose=0))
+    from fer_lib import models
+
+    x = models.as_model_input(x)  # checks the shape first
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
@@ -69,7 +70,7 @@ def evaluate(model, split: Split) -> dict:
 def most_confident_mistakes(result: dict, split: Split, k: int = 12, ferplus: np.ndarray | None = None) -> pd.DataFrame:
     """The k wrong predictions the model was surest of: often label noise, sometimes the model.
 
-    With ``ferplus`` (``data.ferplus_majority`` of the split) a column says what FER+'s
+    With ``ferplus`` (``ferplus.majority`` of the split) a column says what FER+'s
     taggers chose for each image.
     """
     probs = result["probabilities"]

@@ -18,6 +18,7 @@ import numpy as np
 from keras import layers
 
 from fer_lib import paper
+from fer_lib.paths import WEIGHTS_DIR
 from fer_lib.train import CONV_DROPOUT, DENSE_DROPOUT  # Model B's rates live with the training config
 
 INPUT_SHAPE = (paper.MODEL_INPUT_SIZE, paper.MODEL_INPUT_SIZE, 1)
@@ -188,7 +189,6 @@ def count_params(model: keras.Model) -> dict[str, int]:
 
 
 # --- The shipped model ---------------------------------------------------------------
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 PRETRAINED = WEIGHTS_DIR / "model_b.keras"
 
 

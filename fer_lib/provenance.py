@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lib import data as fer_data
+from fer_lib import paths
 
 
 def cpu_model() -> str:
@@ -46,14 +46,14 @@ def run_outputs() -> tuple[str, ...]:
     They are tracked (the paper run is committed as it goes), so a resumed run always finds
     them changed; only changes elsewhere make the code it runs differ from the commit.
     """
-    from fer_lib import runs
+    from fer_lib import paths, runs
 
-    return runs.RESULTS_DIR, runs.WEIGHTS_FOLDER
+    return runs.RESULTS_DIR, paths.WEIGHTS_DIR.relative_to(paths.repository_root()).as_posix()
 
 
 def git_commit(root: Path | None = None) -> str:
     """The checkout's commit, with '+dirty' when tracked files other than run outputs have changed."""
-    root = root or fer_data.repository_root()
+    root = root or paths.repository_root()
     outside_outputs = ["--", ":(top)", *(f":(top,exclude){path}" for path in run_outputs())]
     try:
         commit = subprocess.run(

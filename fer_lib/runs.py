@@ -26,7 +26,6 @@ from fer_lib.train import (
 )
 
 RESULTS_DIR = "results"  # run folders go below it: results/<profile>/model_<a|b>, results/study/<cell>/seed<k>
-WEIGHTS_FOLDER = "fer_lib/weights"  # the shipped model, from the repository root
 
 
 def run_folder(profile: str, model: str) -> Path:

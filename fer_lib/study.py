@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lib import paper, runs, stats, train
+from fer_lib import paper, provenance, runs, stats, train
 
 STUDY_DIR = Path(runs.RESULTS_DIR) / "study"
 SEEDS = (0, 1, 2)  # the seeds the book's study reports
@@ -111,6 +111,15 @@ def run(planned: PlannedRun, data=None, *, root: str | os.PathLike = ".", progre
     return train.fit(planned.config(), Path(root) / planned.out, data, progress=progress, stop_after=stop_after)
 
 
+def design():
+    """The cells as a table: what each switches on, and the share of the training data."""
+    import pandas as pd
+
+    rows = [{"cell": c.name, "label": c.label, **c.config(0).architecture(), "train_fraction": c.train_fraction}
+            for c in CELLS]
+    return pd.DataFrame(rows).set_index("cell")
+
+
 # --- Reading the study's runs --------------------------------------------------------------
 #: A measured value "matches" a paper's value within this many percentage points.
 WITHIN = 2.0
@@ -134,6 +143,19 @@ def load_study(root: str | os.PathLike = ".") -> dict[tuple[str, int], runs.Run]
         cell_name, seed = folder.parent.parent.name, int(folder.parent.name.removeprefix("seed"))
         found[(cell_name, seed)] = runs.load_run(folder.parent)
     return dict(sorted(found.items(), key=lambda kv: PlannedRun.of(*kv[0]).index))
+
+
+def provenance_facts(study: dict[tuple[str, int], runs.Run]) -> dict:
+    """What the chapter's provenance note states: commits, data checksums, machines, software, wall time."""
+    segments = [seg for run in study.values() for seg in run.manifest.get("segments", [])]
+    return {
+        "commits": provenance.segment_commits(segments),
+        "data_sha256": sorted({run.manifest["data"]["sha256"][:12] for run in study.values()}),
+        "machines": sorted({provenance.machine_text(seg) for seg in segments}),
+        "software": sorted({provenance.software_text(seg) for seg in segments}),
+        "wall_hours": sum(run.wall_hours() for run in study.values()),
+        "precisions": sorted({run.config.precision for run in study.values()}),
+    }
 
 
 def _accuracy(predictions, split: str, column: str) -> float:
@@ -227,13 +249,19 @@ def paired_tests(study: dict[tuple[str, int], runs.Run], pairs=PAIRS, split: str
                                        "only_b", "p_value"])
 
 
+def _per_epoch(history, metric: str):
+    h = history.set_index("epoch")
+    return h["accuracy"] - h["val_accuracy"] if metric == "gap" else h[metric]
+
+
 def mean_curves(study: dict[tuple[str, int], runs.Run], metric: str = "val_accuracy"):
-    """Per cell, ``metric`` in percent per epoch over the seeds that reached it: mean, sd, n."""
+    """Per cell, ``metric`` in percent per epoch over the seeds that reached it: mean, sd, n.
+    ``metric`` is a history column or "gap" (training minus validation accuracy)."""
     import pandas as pd
 
     curves = {}
     for c in CELLS:
-        histories = [run.history.set_index("epoch")[metric] for (name, _), run in study.items() if name == c.name]
+        histories = [_per_epoch(run.history, metric) for (name, _), run in study.items() if name == c.name]
         if histories:
             wide = 100 * pd.concat(histories, axis=1)
             curves[c.name] = pd.DataFrame({"mean": wide.mean(axis=1), "sd": wide.std(axis=1, ddof=1),

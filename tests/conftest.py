@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from fer_lib import data
+from fer_lib import data, paths
 
 TINY_PER_CLASS = {"Training": 3, "PublicTest": 1, "PrivateTest": 2}
 
@@ -84,7 +84,7 @@ def tiny_folder(tmp_path, rows) -> Path:
 
 
 def _real_source(name: str) -> Path | None:
-    path = data.repository_root().parent / "shared" / name
+    path = paths.repository_root().parent / "shared" / name
     return path if path.exists() else None
 
 

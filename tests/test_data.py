@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import TINY_PER_CLASS, csv_text, tiny_rows, write_checksums, write_csv, write_folder
 
-from fer_lib import data, paper
+from fer_lib import data, ferplus, paper, paths, readers
 
 N_TINY = sum(TINY_PER_CLASS.values()) * len(data.FER_CLASSES)
 
@@ -18,7 +18,7 @@ N_TINY = sum(TINY_PER_CLASS.values()) * len(data.FER_CLASSES)
 # --- Both releases read the same thing ------------------------------------------
 @pytest.mark.parametrize("gz", [False, True])
 def test_csv_release_round_trip(tmp_path, rows, gz):
-    ds = data.read_csv_release(write_csv(tmp_path / "f.csv", rows, gz=gz), progress=False)
+    ds = readers.read_csv_release(write_csv(tmp_path / "f.csv", rows, gz=gz), progress=False)
     assert ds.release == data.RELEASE_CSV and not ds.histogram_equalized
     assert ds.images.shape == (N_TINY, 48, 48) and ds.images.dtype == np.uint8
     for i, (code, image, usage) in enumerate(rows):
@@ -28,8 +28,8 @@ def test_csv_release_round_trip(tmp_path, rows, gz):
 
 
 def test_folder_release_reads_same_pixels_as_csv(tiny_folder, tiny_csv):
-    folder = data.read_folder_release(tiny_folder, progress=False)
-    csv_ds = data.read_csv_release(tiny_csv, progress=False)
+    folder = readers.read_folder_release(tiny_folder, progress=False)
+    csv_ds = readers.read_csv_release(tiny_csv, progress=False)
     assert folder.release == data.RELEASE_FOLDER and folder.histogram_equalized
     assert folder.counts().equals(csv_ds.counts())
     # same images, in another order: compare as sorted byte strings
@@ -37,7 +37,7 @@ def test_folder_release_reads_same_pixels_as_csv(tiny_folder, tiny_csv):
 
 
 def test_five_class_view_maps_names_and_order(tiny_csv):
-    ds = data.read_csv_release(tiny_csv, progress=False)
+    ds = readers.read_csv_release(tiny_csv, progress=False)
     train = ds.split("train")
     assert train.usage == "Training"
     assert len(train) == TINY_PER_CLASS["Training"] * 5
@@ -83,14 +83,14 @@ def _bad_csv(tmp_path, template: str):
 def test_bad_csv_row_is_named(tmp_path, template, message):
     path = _bad_csv(tmp_path, template)
     with pytest.raises(data.DataError) as err:
-        data.read_csv_release(path, progress=False)
+        readers.read_csv_release(path, progress=False)
     assert message in str(err.value)
     assert f"{path}: row 7 (line 9)" in str(err.value)  # 7 good rows before it
 
 
 @pytest.mark.parametrize(("template", "message"), BAD_ROWS)
 def test_bad_csv_row_is_skipped_and_reported(tmp_path, template, message):
-    ds = data.read_csv_release(_bad_csv(tmp_path, template), on_error="skip", progress=False)
+    ds = readers.read_csv_release(_bad_csv(tmp_path, template), on_error="skip", progress=False)
     assert len(ds) == 7
     assert len(ds.skipped) == 1 and "row 7" in ds.skipped[0].item and message in ds.skipped[0].reason
 
@@ -99,8 +99,8 @@ def test_csv_other_size_needs_resize(tmp_path):
     path = tmp_path / "big.csv"
     path.write_text("emotion,pixels,Usage\n3," + " ".join(["200"] * 64 * 64) + ",Training\n")
     with pytest.raises(data.DataError, match="4096 pixel values"):
-        data.read_csv_release(path, progress=False)
-    ds = data.read_csv_release(path, resize=True, progress=False)
+        readers.read_csv_release(path, progress=False)
+    ds = readers.read_csv_release(path, resize=True, progress=False)
     assert ds.images.shape == (1, 48, 48) and (ds.images == 200).all()
 
 
@@ -108,15 +108,15 @@ def test_csv_structural_errors(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(data.DataError, match="empty"):
-        data.read_csv_release(empty, progress=False)
+        readers.read_csv_release(empty, progress=False)
     no_usage = tmp_path / "cols.csv"
     no_usage.write_text("emotion,pixels\n3,1 2\n")
     with pytest.raises(data.DataError, match=r"lacks column\(s\) \['Usage'\]"):
-        data.read_csv_release(no_usage, progress=False)
+        readers.read_csv_release(no_usage, progress=False)
     broken_gz = tmp_path / "broken.csv.gz"
     broken_gz.write_bytes(gzip.compress(b"emotion,pixels,Usage\n")[:-8])
     with pytest.raises(data.DataError, match="cannot be read"):
-        data.read_csv_release(broken_gz, progress=False)
+        readers.read_csv_release(broken_gz, progress=False)
 
 
 def test_csv_with_renamed_columns_in_other_order(tmp_path, rows):
@@ -126,7 +126,7 @@ def test_csv_with_renamed_columns_in_other_order(tmp_path, rows):
     )
     path = tmp_path / "icml_face_data.csv"
     path.write_text(text)
-    assert len(data.read_csv_release(path, progress=False)) == N_TINY
+    assert len(readers.read_csv_release(path, progress=False)) == N_TINY
 
 
 # --- Bad image folders ----------------------------------------------------------------
@@ -139,8 +139,8 @@ def test_truncated_jpeg_is_named(tmp_path, rows):
     victim = _first_image(root)
     victim.write_bytes(victim.read_bytes()[:-100])
     with pytest.raises(data.DataError, match=f"{victim}: file is truncated"):
-        data.read_folder_release(root, progress=False)
-    ds = data.read_folder_release(root, on_error="skip", progress=False)
+        readers.read_folder_release(root, progress=False)
+    ds = readers.read_folder_release(root, on_error="skip", progress=False)
     assert len(ds) == N_TINY - 1 and ds.skipped[0].item == str(victim)
 
 
@@ -156,21 +156,21 @@ def test_broken_image_is_named(tiny_folder, damage, message):
     victim = _first_image(tiny_folder)
     damage(victim)
     with pytest.raises(data.DataError, match=message) as err:
-        data.read_folder_release(tiny_folder, progress=False)
+        readers.read_folder_release(tiny_folder, progress=False)
     assert str(victim) in str(err.value)
 
 
 def test_odd_size_is_resized_only_when_asked(tiny_folder):
     victim = _first_image(tiny_folder)
     cv2.imwrite(str(victim), np.full((96, 96), 77, np.uint8))
-    ds = data.read_folder_release(tiny_folder, resize=True, progress=False)
+    ds = readers.read_folder_release(tiny_folder, resize=True, progress=False)
     assert len(ds) == N_TINY and (ds.images[list(ds.ids).index(victim.relative_to(tiny_folder).as_posix())] == 77).all()
 
 
 def test_colour_image_is_read_as_grey(tiny_folder):
     victim = _first_image(tiny_folder)
     cv2.imwrite(str(victim), np.full((48, 48, 3), 90, np.uint8))
-    ds = data.read_folder_release(tiny_folder, progress=False)
+    ds = readers.read_folder_release(tiny_folder, progress=False)
     assert ds.images.ndim == 3
 
 
@@ -187,8 +187,8 @@ def test_colour_image_is_read_as_grey(tiny_folder):
 def test_folder_structure_errors(tiny_folder, setup, message):
     setup(tiny_folder)
     with pytest.raises(data.DataError, match=message):
-        data.read_folder_release(tiny_folder, progress=False)
-    ds = data.read_folder_release(tiny_folder, on_error="skip", progress=False)
+        readers.read_folder_release(tiny_folder, progress=False)
+    ds = readers.read_folder_release(tiny_folder, on_error="skip", progress=False)
     assert any(message in s.reason for s in ds.skipped)
 
 
@@ -199,12 +199,12 @@ def test_missing_split_folder(tiny_folder):
         p.rmdir()
     (tiny_folder / "test").rmdir()
     with pytest.raises(data.DataError, match=r"missing folder\(s\) test/"):
-        data.read_folder_release(tiny_folder, progress=False)
+        readers.read_folder_release(tiny_folder, progress=False)
 
 
 def test_on_error_is_validated(tiny_csv):
     with pytest.raises(ValueError, match="on_error"):
-        data.read_csv_release(tiny_csv, on_error="ignore")
+        readers.read_csv_release(tiny_csv, on_error="ignore")
 
 
 # --- Checksums --------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_checksums_name_every_mismatch(tiny_folder):
     for v in victims:
         cv2.imwrite(str(v), np.zeros((48, 48), np.uint8))
     for call in (lambda: data.verify_checksums(tiny_folder, progress=False),
-                 lambda: data.read_folder_release(tiny_folder, progress=False)):
+                 lambda: readers.read_folder_release(tiny_folder, progress=False)):
         with pytest.raises(data.ChecksumError) as err:
             call()
         for v in victims:
@@ -241,13 +241,13 @@ def test_malformed_checksum_file(tiny_folder):
 # --- The cache ---------------------------------------------------------------------------
 def test_cache_round_trip_and_invalidation(tiny_csv, monkeypatch):
     first = data.load_fer2013(tiny_csv, progress=False)
-    assert len(list(data.cache_dir().glob("*.npz"))) == 1
+    assert len(list(paths.cache_dir().glob("*.npz"))) == 1
 
     def no_parsing(*args, **kwargs):
         raise AssertionError("the source was parsed again instead of read from the cache")
 
     with monkeypatch.context() as m:
-        m.setattr(data, "read_csv_release", no_parsing)
+        m.setattr(readers, "read_csv_release", no_parsing)
         second = data.load_fer2013(tiny_csv, progress=False)
     np.testing.assert_array_equal(first.images, second.images)
     assert (first.release, first.checksum, first.source) == (second.release, second.checksum, second.source)
@@ -271,7 +271,7 @@ def test_cache_invalidated_by_any_file_in_folder(tiny_folder):
 
 def test_corrupt_cache_is_rebuilt(tiny_csv):
     data.load_fer2013(tiny_csv, progress=False)
-    (cache_file,) = data.cache_dir().glob("*.npz")
+    (cache_file,) = paths.cache_dir().glob("*.npz")
     cache_file.write_bytes(b"garbage")
     assert len(data.load_fer2013(tiny_csv, progress=False)) == N_TINY
 
@@ -303,17 +303,17 @@ def test_explicit_path_without_data_is_an_error(tmp_path, monkeypatch):
 
 
 def test_user_cache_copy_is_found(tmp_path, rows, monkeypatch):
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    write_folder(data.cache_dir() / "fer2013", rows)
-    assert data.locate_data() == data.cache_dir() / "fer2013"
+    monkeypatch.setattr(paths, "repository_root", lambda: tmp_path / "repo")
+    write_folder(paths.cache_dir() / "fer2013", rows)
+    assert data.locate_data() == paths.cache_dir() / "fer2013"
 
 
 def test_nothing_found_says_how_to_get_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(paths, "repository_root", lambda: tmp_path / "repo")
     with pytest.raises(data.DataNotFoundError) as err:
         data.locate_data()
     text = str(err.value)
-    for hint in ("FER2013_DIR", "fer2013-csv", "download=True", "kaggle.com", str(data.cache_dir())):
+    for hint in ("FER2013_DIR", "fer2013-csv", "download=True", "kaggle.com", str(paths.cache_dir())):
         assert hint in text
 
 
@@ -323,7 +323,7 @@ def test_download_prefers_the_challenge_csv_and_falls_back_to_the_folder_release
     import kagglehub
     from kagglehub.exceptions import KaggleApiHTTPError
 
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(paths, "repository_root", lambda: tmp_path / "repo")
     (tmp_path / "competition").mkdir()
     csv_file = write_csv(tmp_path / "competition" / data.KAGGLE_COMPETITION_FILE, rows)
     folder = write_folder(tmp_path / "dataset", rows)
@@ -347,7 +347,7 @@ def test_download_prefers_the_challenge_csv_and_falls_back_to_the_folder_release
 
 
 def test_locate_one_release_in_particular(tmp_path, rows, monkeypatch):
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(paths, "repository_root", lambda: tmp_path / "repo")
     csv_file = write_csv(tmp_path / "fer2013.csv", rows)
     shared_folder = write_folder(tmp_path / "shared" / "fer2013", rows)
     assert data.locate_data(release="folder") == shared_folder
@@ -364,7 +364,7 @@ def test_locate_one_release_in_particular(tmp_path, rows, monkeypatch):
 
 
 def test_equalized_split(tiny_csv):
-    split = data.read_csv_release(tiny_csv, progress=False).split("train")
+    split = readers.read_csv_release(tiny_csv, progress=False).split("train")
     equalized = split.equalized()
     assert equalized.name == "train, equalized" and equalized.x.shape == split.x.shape
     np.testing.assert_array_equal(equalized.x[3], cv2.equalizeHist(split.x[3]))
@@ -397,13 +397,13 @@ def test_nothing_usable_is_an_error(tmp_path):
     path = tmp_path / "all_bad.csv"
     path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
     with pytest.raises(data.DataError, match="no usable images"):
-        data.read_csv_release(path, on_error="skip", progress=False)
+        readers.read_csv_release(path, on_error="skip", progress=False)
 
 
 # --- FER+ ---------------------------------------------------------------------------------
 def _votes_file(folder, rows):
     folder.mkdir(exist_ok=True)
-    header = "Usage,Image name," + ",".join(data.FERPLUS_VOTES)
+    header = "Usage,Image name," + ",".join(ferplus.VOTES)
     lines = [header] + [f"Training,fer{i:07d}.png," + ",".join(map(str, r)) for i, r in enumerate(rows)]
     (folder / "fer2013new.csv").write_text("\n".join(lines) + "\n")
     return folder
@@ -419,11 +419,11 @@ def test_ferplus_majority_rules(tmp_path):
             [0, 0, 7, 0, 0, 0, 0, 0, 0, 3]]   # surprise -> shock (4)
     folder = _votes_file(tmp_path / "ferplus", rows)
     ids = np.array([f"row {i}" for i in (5, 0, 1, 2, 3, 4)])
-    np.testing.assert_array_equal(data.ferplus_majority(ids, data.RELEASE_CSV, folder), [4, 0, 2, -1, -1, -1])
-    assert data.ferplus_votes(ids[:1], data.RELEASE_CSV, folder)["surprise"].tolist() == [7]
+    np.testing.assert_array_equal(ferplus.majority(ids, data.RELEASE_CSV, folder), [4, 0, 2, -1, -1, -1])
+    assert ferplus.votes(ids[:1], data.RELEASE_CSV, folder)["surprise"].tolist() == [7]
 
 
 def test_ferplus_not_found(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(paths, "repository_root", lambda: tmp_path / "repo")
     with pytest.raises(data.DataNotFoundError, match="FERPlus"):
-        data.locate_ferplus()
+        ferplus.locate()

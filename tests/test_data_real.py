@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_lib import data, paper
+from fer_lib import data, ferplus, paper, readers
 
 pytestmark = pytest.mark.realdata
 
@@ -38,7 +38,7 @@ def test_second_load_reads_the_cache(real_csv_dir, real_csv_data, real_cache, mo
     def no_parsing(*args, **kwargs):
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(data, "read_csv_release", no_parsing)
+    monkeypatch.setattr(readers, "read_csv_release", no_parsing)
     again = data.load_fer2013(real_csv_dir, progress=False)
     np.testing.assert_array_equal(again.images, real_csv_data.images)
     assert again.checksum == real_csv_data.checksum
@@ -70,10 +70,10 @@ def test_ferplus_agrees_with_fer2013_about_three_times_in_four(real_csv_data, re
     """The FER+ README: on the five-class PrivateTest, FER-2013's label agrees with the FER+
     majority for about 75% of the images whose majority is one of the five classes."""
     val = real_csv_data.split("val")
-    majority = data.ferplus_majority(val.ids, data.RELEASE_CSV)
+    majority = ferplus.majority(val.ids, data.RELEASE_CSV)
     known = majority >= 0
     agreement = (majority[known] == val.y[known]).mean()
     assert 0.70 < agreement < 0.80 and known.mean() > 0.8
     folder_val = data.load_fer2013(real_folder_dir, progress=False).split("val")
-    folder_majority = data.ferplus_majority(folder_val.ids, data.RELEASE_FOLDER)
+    folder_majority = ferplus.majority(folder_val.ids, data.RELEASE_FOLDER)
     assert abs((folder_majority[folder_majority >= 0] == folder_val.y[folder_majority >= 0]).mean() - agreement) < 0.01

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import tiny_rows, write_csv
 
-from fer_lib import data, runs, train
+from fer_lib import readers, runs, train
 
 ROWS_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
 
@@ -21,7 +21,7 @@ def small_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_data(small_csv):
-    return data.read_csv_release(small_csv, progress=False)
+    return readers.read_csv_release(small_csv, progress=False)
 
 
 def smoke(model="b", **kw):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import tiny_rows, write_csv
 
-from fer_lib import cli, data, runs, study, train
+from fer_lib import cli, readers, runs, study, train
 
 
 def test_plan_is_seed_major_and_open_ended():
@@ -57,7 +57,7 @@ def test_run_needs_an_index_or_a_cell_and_seed(capsys):
 
 @pytest.mark.slow
 def test_every_cell_trains_on_a_tiny_data_set(tmp_path):
-    fer = data.read_csv_release(write_csv(tmp_path / "fer.csv", tiny_rows({"Training": 8, "PublicTest": 2,
+    fer = readers.read_csv_release(write_csv(tmp_path / "fer.csv", tiny_rows({"Training": 8, "PublicTest": 2,
                                                                            "PrivateTest": 2})), progress=False)
     for c in study.CELLS:
         config = c.config(0, epochs=1, batch_size=16)

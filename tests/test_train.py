@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import tiny_rows, write_csv
 
-from fer_lib import data, provenance, runs, train
+from fer_lib import provenance, readers, runs, train
 
 ROWS_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
 RESULT_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -28,7 +28,7 @@ def small_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_data(small_csv):
-    return data.read_csv_release(small_csv, progress=False)
+    return readers.read_csv_release(small_csv, progress=False)
 
 
 def smoke(model="b", **kw):
@@ -244,7 +244,7 @@ import numpy as np
 from fer_lib import data, runs, train
 
 csv, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-fer = data.read_csv_release(csv, progress=False)
+fer = readers.read_csv_release(csv, progress=False)
 config = train.profile("smoke", "b", epochs=2)
 whole = train.fit(config, out / "whole", fer, progress=False)
 train.fit(config, out / "parts", fer, progress=False, stop_after=1)

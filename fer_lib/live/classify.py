@@ -20,8 +20,8 @@ import numpy as np
 
 from fer_lib import data as fer_data
 from fer_lib import paper
+from fer_lib.paths import WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_KERAS = WEIGHTS_DIR / "model_b.keras"
 SHIPPED_ONNX = WEIGHTS_DIR / "model_b.onnx"
 #: The exported models' input: the 48x48 grey crops as they are, uint8; the model scales them.

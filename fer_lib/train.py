@@ -211,7 +211,10 @@ def _update_manifest(out: Path, config: TrainConfig, data: fer_data.FER2013, seg
     """One manifest per run; each session that worked on it adds a segment."""
     path = out / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {}
-    segments = [s for s in manifest.get("segments", []) if s["start"] != segment["start"]] + [segment]
+    # earlier sessions whose epochs this one continues; a run restarted without its checkpoint drops them
+    kept = [s for s in manifest.get("segments", [])
+            if s["start"] != segment["start"] and s.get("last_epoch", 0) < segment["first_epoch"]]
+    segments = [*kept, segment]
     manifest.update(
         {
             "config": dataclasses.asdict(config),

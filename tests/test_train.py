@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,6 +174,17 @@ with train._locked(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(600)
 """
+
+
+def test_a_run_restarted_without_its_checkpoint_forgets_the_lost_sessions(tmp_path, small_data):
+    """A machine that lost the local checkpoint starts the run again: the manifest must not keep
+    the sessions whose epochs are gone."""
+    train.fit(smoke(epochs=2), tmp_path, small_data, progress=False, stop_after=1)
+    shutil.rmtree(tmp_path / train.CHECKPOINT)
+    train.fit(smoke(epochs=2), tmp_path, small_data, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [(s["first_epoch"], s["last_epoch"]) for s in manifest["segments"]] == [(1, 2)]
+    assert len(runs.read_history(tmp_path)) == 2
 
 
 def test_changed_settings_refuse_to_resume(tmp_path, small_data):

@@ -119,3 +119,19 @@ def real_csv_data(real_csv_dir, real_cache):
     with pytest.MonkeyPatch.context() as m:
         m.setenv("FER_LIB_CACHE", str(real_cache))
         return data.load_fer2013(real_csv_dir, progress=False)
+
+
+#: A small release for the runner's tests: big enough for batches of 64, small enough for seconds.
+SMALL_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("small") / "fer2013.csv", tiny_rows(SMALL_PER_CLASS, seed=1))
+
+
+@pytest.fixture(scope="module")
+def small_data(small_csv):
+    from fer_lib import readers
+
+    return readers.read_csv_release(small_csv, progress=False)

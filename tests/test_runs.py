@@ -7,21 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import tiny_rows, write_csv
 
-from fer_lib import readers, runs, train
-
-ROWS_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
-
-
-@pytest.fixture(scope="module")
-def small_csv(tmp_path_factory):
-    return write_csv(tmp_path_factory.mktemp("small") / "fer2013.csv", tiny_rows(ROWS_PER_CLASS, seed=1))
-
-
-@pytest.fixture(scope="module")
-def small_data(small_csv):
-    return readers.read_csv_release(small_csv, progress=False)
+from fer_lib import runs, train
 
 
 def smoke(model="b", **kw):

@@ -14,22 +14,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_rows, write_csv
 
-from fer_lib import provenance, readers, runs, train
+from fer_lib import provenance, runs, train
 
-ROWS_PER_CLASS = {"Training": 48, "PublicTest": 4, "PrivateTest": 12}
 RESULT_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
 
-@pytest.fixture(scope="module")
-def small_csv(tmp_path_factory):
-    return write_csv(tmp_path_factory.mktemp("small") / "fer2013.csv", tiny_rows(ROWS_PER_CLASS, seed=1))
-
-
-@pytest.fixture(scope="module")
-def small_data(small_csv):
-    return readers.read_csv_release(small_csv, progress=False)
 
 
 def smoke(model="b", **kw):

@@ -8,7 +8,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import TINY_PER_CLASS, csv_text, tiny_rows, write_checksums, write_csv, write_folder
+from synth import TINY_PER_CLASS, csv_text, tiny_rows, write_checksums, write_csv, write_folder
 
 from fer_lib import data, ferplus, paper, paths, readers
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_rows, write_csv
+from synth import tiny_rows, write_csv
 
 from fer_lib import cli, readers, runs, study, train
 

@@ -20,7 +20,16 @@ import numpy as np
 
 from fer_lib import paper
 from fer_lib.live.classify import FaceClassifier, load_classifier
-from fer_lib.live.detect import MIN_FACE_SIZE, MOTION_THRESHOLD, FaceDetector, MotionGate, prepare_faces
+from fer_lib.live.detect import (
+    MIN_FACE_SIZE,
+    MIN_NEIGHBORS,
+    MOTION_THRESHOLD,
+    TRAINING_EXPOSURE,
+    Detector,
+    FaceDetector,
+    MotionGate,
+    prepare_faces,
+)
 from fer_lib.live.frames import draw_detections, to_bgr, to_gray, to_uint8
 
 #: FrameResult.status values.
@@ -119,7 +128,14 @@ class Pipeline:
     takes 48x48 grey faces and gives probabilities over ``classes``;
     ``release`` is the FER-2013 release it was trained on, which decides whether
     crops are histogram-equalized. ``motion_threshold`` None turns the motion
-    gate off (every frame is searched).
+    gate off (every frame is searched). With ``search_moving`` the detector
+    searches only around what moved since the last search and around the
+    faces found then (a new face always moves into view); False searches the
+    whole of every frame. ``detector`` replaces the Haar cascade with any
+    object of the same ``detect`` method (``blazeface.BlazeFaceDetector``).
+    ``exposure`` moves a crop's grey values linearly to the training images'
+    mean and spread, for a model of the release that is not equalized (an
+    equalized release's crops are equalized, which normalizes them already).
     """
 
     def __init__(
@@ -131,12 +147,17 @@ class Pipeline:
         motion_threshold: int | None = MOTION_THRESHOLD,
         motion_area: float = 0.002,
         scale_factor: float = 1.1,
-        min_neighbors: int = 5,
+        min_neighbors: int = MIN_NEIGHBORS,
         min_face_size: int = MIN_FACE_SIZE,
         smoothing: float = 0.0,
+        search_moving: bool = True,
+        detector: Detector | None = None,
+        exposure: bool = False,
     ) -> None:
         self.classifier = FaceClassifier(model, release=release, classes=classes)
-        self.detector = FaceDetector(scale_factor, min_neighbors, min_face_size)
+        self.detector = detector or FaceDetector(scale_factor, min_neighbors, min_face_size)
+        self.search_moving = search_moving
+        self.exposure = TRAINING_EXPOSURE if exposure and not self.classifier.equalize else None
         self.gate = None if motion_threshold is None else MotionGate(motion_threshold, motion_area)
         self.tracker = FaceTracker(smoothing)
         self.reset()
@@ -191,14 +212,23 @@ class Pipeline:
             clock = _lap(timings, "motion", clock)
             if not moved:
                 return FrameResult(index, STILL, self._last, shape, timings)
-        boxes = self.detector.detect(gray, scale)
+        boxes = self.detector.detect(gray, scale, self._search_region(scale))
         clock = _lap(timings, "detection", clock)
-        probabilities = self.classifier.predict_proba(prepare_faces(gray, boxes, self.classifier.equalize))
+        crops = prepare_faces(gray, boxes, self.classifier.equalize, self.exposure)
+        probabilities = self.classifier.predict_proba(crops)
         boxes = np.round(boxes * scale).astype(int)
         ids, probabilities = self.tracker.update(boxes, probabilities)
         self._last = tuple(self._detection(box, p, tid) for box, p, tid in zip(boxes, probabilities, ids, strict=True))
         _lap(timings, "classification", clock)
         return FrameResult(index, DETECTED, self._last, shape, timings)
+
+    def _search_region(self, scale: float) -> tuple[int, int, int, int] | None:
+        """Where to search, in frame pixels: the moved region and the last faces, or None for everywhere."""
+        if not self.search_moving or self.gate is None or self.gate.region is None:
+            return None
+        boxes = [self.gate.region, *((x / scale, y / scale, (x + w) / scale, (y + h) / scale)
+                                     for x, y, w, h in (d.box for d in self._last))]
+        return tuple(int(f(b[k] for b in boxes)) for k, f in enumerate((min, min, max, max)))
 
     def _detection(self, box: np.ndarray, probabilities: np.ndarray, track: int) -> Detection:
         scores = {c: float(p) for c, p in zip(self.classes, probabilities, strict=True)}

@@ -58,8 +58,10 @@ def test_no_face(pipeline):
 
 def test_faces_below_the_minimum_size_are_ignored(model, astronaut_face):
     clip, _ = synthetic_clip([astronaut_face], moving=1, still=0, face_size=60)
-    assert Pipeline(model, release="csv").process(clip[0]).detections == ()
-    assert len(Pipeline(model, release="csv", min_face_size=48).process(clip[0]).detections) == 1
+    assert Pipeline(model, release="csv", min_face_size=80).process(clip[0]).detections == ()
+    assert len(Pipeline(model, release="csv").process(clip[0]).detections) == 1  # the default finds 48 px faces
+    small, _ = synthetic_clip([astronaut_face], moving=1, still=0, face_size=30)
+    assert Pipeline(model, release="csv").process(small[0]).detections == ()
 
 
 # --- The motion gate and smoothing ------------------------------------------------------

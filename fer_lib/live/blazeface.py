@@ -106,10 +106,11 @@ class BlazeFaceDetector:
         self._scores, self._boxes = outputs[0]["index"], outputs[1]["index"]  # (1, n, 1) and (1, n, 16)
         self._anchors = anchors(self.variant)
 
-    def detect(self, gray: np.ndarray, scale: float = 1.0,
-               region: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """Boxes (n, 4) as x, y, width, height in the frame's pixels, left to right. ``region`` is
-        ignored: the network's cost does not depend on the area, and a crop would enlarge small faces."""
+    def detect(self, gray: np.ndarray, scale: float = 1.0, region: tuple[int, int, int, int] | None = None,
+               min_size: int | None = None) -> np.ndarray:
+        """Boxes (n, 4) as x, y, width, height in the frame's pixels, left to right, of at least ``min_size``
+        (or the detector's own) camera pixels. ``region`` is ignored: the network's cost does not depend
+        on the area, and a crop would enlarge small faces."""
         h, w = gray.shape
         side = self.variant.side
         shrink = side / max(h, w)
@@ -130,5 +131,5 @@ class BlazeFaceDetector:
         merged = weighted_nms(corners, scores[keep]) * side - [pad_x, pad_y, pad_x, pad_y]
         merged = np.clip(merged / shrink, 0, [w, h, w, h])
         boxes = np.round(np.column_stack([merged[:, :2], merged[:, 2:] - merged[:, :2]])).astype(int)
-        boxes = boxes[(boxes[:, 2] * scale >= max(1, self.min_size)) & (boxes[:, 3] > 0)]
+        boxes = boxes[(boxes[:, 2] * scale >= max(1, self.min_size, min_size or 0)) & (boxes[:, 3] > 0)]
         return boxes[np.argsort(boxes[:, 0], kind="stable")]

@@ -73,8 +73,8 @@ class Detector(Protocol):
 
     min_size: int
 
-    def detect(self, gray: np.ndarray, scale: float = 1.0,
-               region: tuple[int, int, int, int] | None = None) -> np.ndarray: ...
+    def detect(self, gray: np.ndarray, scale: float = 1.0, region: tuple[int, int, int, int] | None = None,
+               min_size: int | None = None) -> np.ndarray: ...
 
 
 class FaceDetector:
@@ -106,33 +106,35 @@ class FaceDetector:
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
         self.scale = self.window / min_size
 
-    def detect(self, gray: np.ndarray, scale: float = 1.0,
-               region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    def detect(self, gray: np.ndarray, scale: float = 1.0, region: tuple[int, int, int, int] | None = None,
+               min_size: int | None = None) -> np.ndarray:
         """Boxes (n, 4) as x, y, width, height in the frame's pixels, left to right.
 
         ``scale`` is camera pixels per frame pixel, for a frame sent smaller than
         the camera's (the webcam widget's): ``min_size`` stays in camera pixels,
         so the same faces are found without enlarging the frame first.
         ``region`` (x0, y0, x1, y1, frame pixels) limits the search to that box
-        widened by a minimum face on each side: the live pipeline passes where
-        the frame moved, so small faces cost little where little moves.
+        widened by a minimum face on each side, and ``min_size`` raises the
+        minimum for this search: the live pipeline passes where the frame moved,
+        or where a face it found moved, so small faces cost little where little moves.
         """
+        min_size = max(self.min_size, min_size or 0)
         h, w = gray.shape
         x0 = y0 = 0
         if region is not None:
-            pad = int(np.ceil(self.min_size / scale))
-            x0, y0 = max(0, region[0] - pad), max(0, region[1] - pad)
-            gray = gray[y0 : min(h, region[3] + pad), x0 : min(w, region[2] + pad)]
-        boxes = self._search(gray, scale)
+            pad = int(np.ceil(min_size / scale))
+            x0, y0 = max(0, int(region[0]) - pad), max(0, int(region[1]) - pad)
+            gray = gray[y0 : min(h, int(region[3]) + pad), x0 : min(w, int(region[2]) + pad)]
+        boxes = self._search(gray, scale, min_size)
         boxes[:, :2] += (x0, y0)
         return boxes
 
-    def _search(self, gray: np.ndarray, scale: float) -> np.ndarray:
+    def _search(self, gray: np.ndarray, scale: float, min_size: int) -> np.ndarray:
         h, w = gray.shape
-        shrink = min(1.0, self.scale * scale)
+        shrink = min(1.0, self.window / min_size * scale)
         small_size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
         small = cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA) if shrink < 1.0 else gray
-        window = max(self.window, round(self.min_size / scale * shrink))
+        window = max(self.window, round(min_size / scale * shrink))
         if min(small.shape) < window:
             return np.zeros((0, 4), dtype=int)
         found = self._cascade.detectMultiScale(

@@ -75,6 +75,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _distinct(boxes: np.ndarray, max_iou: float = 0.5) -> np.ndarray:
+    """The boxes left to right, without any that overlaps one kept before it by more than ``max_iou``."""
+    kept: list[np.ndarray] = []
+    for box in boxes[np.argsort(boxes[:, 0], kind="stable")]:
+        if all(_iou(box, k) <= max_iou for k in kept):
+            kept.append(box)
+    return np.asarray(kept, dtype=int).reshape(-1, 4)
+
+
 class FaceTracker:
     """Keeps a face's identity across frames (by box overlap) and smooths its probabilities.
 
@@ -130,8 +139,9 @@ class Pipeline:
     crops are histogram-equalized. ``motion_threshold`` None turns the motion
     gate off (every frame is searched). With ``search_moving`` the detector
     searches only around what moved since the last search and around the
-    faces found then (a new face always moves into view); False searches the
-    whole of every frame. ``detector`` replaces the Haar cascade with any
+    faces found then (a new face always moves into view), for faces of about
+    their size where only found faces moved (see ``_find``); False searches
+    the whole of every frame. ``detector`` replaces the Haar cascade with any
     object of the same ``detect`` method (``blazeface.BlazeFaceDetector``).
     ``exposure`` moves a crop's grey values linearly to the training images'
     mean and spread, for a model of the release that is not equalized (an
@@ -212,7 +222,7 @@ class Pipeline:
             clock = _lap(timings, "motion", clock)
             if not moved:
                 return FrameResult(index, STILL, self._last, shape, timings)
-        boxes = self.detector.detect(gray, scale, self._search_region(scale))
+        boxes = self._find(gray, scale)
         clock = _lap(timings, "detection", clock)
         crops = prepare_faces(gray, boxes, self.classifier.equalize, self.exposure)
         probabilities = self.classifier.predict_proba(crops)
@@ -222,13 +232,22 @@ class Pipeline:
         _lap(timings, "classification", clock)
         return FrameResult(index, DETECTED, self._last, shape, timings)
 
-    def _search_region(self, scale: float) -> tuple[int, int, int, int] | None:
-        """Where to search, in frame pixels: the moved region and the last faces, or None for everywhere."""
-        if not self.search_moving or self.gate is None or self.gate.region is None:
-            return None
-        boxes = [self.gate.region, *((x / scale, y / scale, (x + w) / scale, (y + h) / scale)
-                                     for x, y, w, h in (d.box for d in self._last))]
-        return tuple(int(f(b[k] for b in boxes)) for k, f in enumerate((min, min, max, max)))
+    def _find(self, gray: np.ndarray, scale: float) -> np.ndarray:
+        """The detector's boxes, searched where it pays (``search_moving``): where the frame moved is
+        around faces found before, look around each of them for a face of at least 0.7 of its size (a face
+        does not shrink faster between two frames); else search the moved region and the last faces."""
+        region = self.gate.region if self.search_moving and self.gate is not None else None
+        if region is None:
+            return self.detector.detect(gray, scale)
+        known = [np.asarray(d.box, dtype=float) / scale for d in self._last]
+        around = [(x - w / 2, y - h / 2, x + 1.5 * w, y + 1.5 * h) for x, y, w, h in known]
+        if any(a[0] <= region[0] and a[1] <= region[1] and a[2] >= region[2] and a[3] >= region[3] for a in around):
+            found = [self.detector.detect(gray, scale, a, min_size=round(0.7 * box[2] * scale))
+                     for a, box in zip(around, known, strict=True)]
+            return _distinct(np.concatenate(found))
+        corners = [region, *((x, y, x + w, y + h) for x, y, w, h in known)]
+        return self.detector.detect(gray, scale, tuple(f(c[k] for c in corners)
+                                                       for k, f in enumerate((min, min, max, max))))
 
     def _detection(self, box: np.ndarray, probabilities: np.ndarray, track: int) -> Detection:
         scores = {c: float(p) for c, p in zip(self.classes, probabilities, strict=True)}

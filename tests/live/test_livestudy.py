@@ -11,6 +11,7 @@ from fer_lib import paper
 from fer_lib.live import livestudy, scenes
 from fer_lib.live.blazeface import VARIANTS, BlazeFaceDetector, anchors, weighted_nms
 from fer_lib.live.detect import FaceDetector, MotionGate, normalize_exposure, prepare_faces
+from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import DETECTED, Pipeline
 
 
@@ -45,6 +46,18 @@ def test_the_search_limited_to_what_moved_finds_what_the_whole_frame_search_find
         assert iou(a.box, b.box) > 0.85  # the same faces, up to where the shrunk copy's pixels fall
     x0, y0, x1, y1 = pipeline.gate.region  # the search covered the faces, not the frame
     assert (x1 - x0) * (y1 - y0) < 0.6 * 640 * 480
+
+
+def test_a_face_that_moves_is_followed_at_its_size_and_still_faces_are_kept(model, astronaut_face, iou):
+    """The cheap path of the search: only found faces moved, so each is looked for around itself."""
+    clip, _ = synthetic_clip([astronaut_face] * 2, moving=6, still=0, face_size=120, step=6)
+    for frame in clip[1:]:
+        frame[:, 320:] = clip[0][:, 320:]  # the right-hand face stands still
+    limited, whole = Pipeline(model, release="csv"), Pipeline(model, release="csv", search_moving=False)
+    for frame in clip:
+        ours, theirs = limited.process(frame).detections, whole.process(frame).detections
+        assert len(ours) == len(theirs) == 2
+        assert all(iou(a.box, b.box) > 0.7 for a, b in zip(ours, theirs, strict=True))
 
 
 def test_the_motion_gate_reports_where_the_frame_changed():

@@ -51,8 +51,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from fer_lib import models
 
-    expected = {"a": (paper.MODEL_A_TOTAL_PARAMS, paper.MODEL_A_NON_TRAINABLE_PARAMS),
-                "b": (paper.MODEL_B_TOTAL_PARAMS, paper.MODEL_B_NON_TRAINABLE_PARAMS)}
+    expected = {m.lower(): (paper.TOTAL_PARAMS[m], paper.NON_TRAINABLE_PARAMS[m]) for m in paper.TOTAL_PARAMS}
     status = 0
     for name, (total, non_trainable) in expected.items():
         counts = models.count_params(models.build_model(name))

@@ -23,8 +23,8 @@ CLASSES: tuple[str, ...] = ("angry", "happy", "normal", "sad", "shock")
 
 # --- Table I and Section II.A: the data -------------------------------------
 #: Section II.A: "24256 records for training and 3006 for validation".
-#: Table I's per-class counts did not survive the text extraction; only
-#: these totals are given in the prose.
+#: The paper's Table I gives per-class counts too, but they did not survive the
+#: text extraction we work from; only these totals are in its prose.
 TRAIN_RECORDS = 24_256
 VALIDATION_RECORDS = 3_006
 
@@ -46,57 +46,87 @@ HYPERPARAMETERS = {
 }
 
 # --- Tables II and III: the architectures ------------------------------------
-#: (layer, output shape, parameters) for every layer with parameters or a new shape.
-TABLE_II_MODEL_A: tuple[tuple[str, tuple[int, ...], int], ...] = (
-    ("conv2d_1", (48, 48, 32), 320),
-    ("max_pooling2d_1", (24, 24, 32), 0),
-    ("conv2d_2", (24, 24, 64), 18_496),
-    ("max_pooling2d_2", (12, 12, 64), 0),
-    ("conv2d_3", (12, 12, 128), 204_928),
-    ("max_pooling2d_3", (6, 6, 128), 0),
-    ("conv2d_4", (6, 6, 256), 819_456),
-    ("max_pooling2d_4", (3, 3, 256), 0),
-    ("flatten_1", (2304,), 0),
-    ("dense_1", (64,), 147_520),
-    ("dense_2", (64,), 4_160),
-    ("dense_3", (5,), 325),
-)
-MODEL_A_TOTAL_PARAMS = 1_195_205
-MODEL_A_TRAINABLE_PARAMS_PRINTED = 1_195_285  # typo: must equal the total
-MODEL_A_NON_TRAINABLE_PARAMS = 0
-
-TABLE_III_MODEL_B: tuple[tuple[str, tuple[int, ...], int], ...] = (
-    ("conv2d_1", (48, 48, 32), 320),
-    ("batch_normalization_1", (48, 48, 32), 128),
-    ("conv2d_2", (24, 24, 64), 18_496),
-    ("batch_normalization_2", (24, 24, 64), 256),
-    ("conv2d_3", (12, 12, 128), 204_928),
-    ("batch_normalization_3", (12, 12, 128), 512),
-    ("conv2d_4", (6, 6, 256), 819_456),
-    ("batch_normalization_4", (6, 6, 256), 1_024),
-    ("flatten_1", (2304,), 0),
-    ("dense_1", (64,), 147_520),
-    ("batch_normalization_5", (64,), 256),
-    ("dense_2", (64,), 4_160),
-    ("batch_normalization_6", (64,), 256),
-    ("dense_3", (5,), 325),
-)
-MODEL_B_TOTAL_PARAMS = 1_197_637
-MODEL_B_TRAINABLE_PARAMS_PRINTED = 1_196_412  # typo: total minus non-trainable is 1,196,421
-MODEL_B_NON_TRAINABLE_PARAMS = 1_216
+#: Which of the paper's tables lists each model.
+ARCHITECTURE_TABLE = {"A": "Table II", "B": "Table III"}
+#: Every row of Tables II and III: (layer, output shape, parameters). The shape is None
+#: where the paper prints none (Table III's first pooling layer); Table III's second
+#: convolution, printed "Conv2d_1" again, is ``conv2d_2`` (see ``ERRATA``).
+ARCHITECTURE: dict[str, tuple[tuple[str, tuple[int, ...] | None, int], ...]] = {
+    "A": (
+        ("conv2d_1", (48, 48, 32), 320),
+        ("activation_1", (48, 48, 32), 0),
+        ("max_pooling2d_1", (24, 24, 32), 0),
+        ("conv2d_2", (24, 24, 64), 18_496),
+        ("activation_2", (24, 24, 64), 0),
+        ("max_pooling2d_2", (12, 12, 64), 0),
+        ("conv2d_3", (12, 12, 128), 204_928),
+        ("activation_3", (12, 12, 128), 0),
+        ("max_pooling2d_3", (6, 6, 128), 0),
+        ("conv2d_4", (6, 6, 256), 819_456),
+        ("activation_4", (6, 6, 256), 0),
+        ("max_pooling2d_4", (3, 3, 256), 0),
+        ("flatten_1", (2304,), 0),
+        ("dense_1", (64,), 147_520),
+        ("activation_5", (64,), 0),
+        ("dense_2", (64,), 4_160),
+        ("activation_6", (64,), 0),
+        ("dense_3", (5,), 325),
+        ("activation_7", (5,), 0),
+    ),
+    "B": (
+        ("conv2d_1", (48, 48, 32), 320),
+        ("batch_normalization_1", (48, 48, 32), 128),
+        ("activation_1", (48, 48, 32), 0),
+        ("max_pooling2d_1", None, 0),
+        ("dropout_1", (24, 24, 32), 0),
+        ("conv2d_2", (24, 24, 64), 18_496),
+        ("batch_normalization_2", (24, 24, 64), 256),
+        ("activation_2", (24, 24, 64), 0),
+        ("max_pooling2d_2", (12, 12, 64), 0),
+        ("dropout_2", (12, 12, 64), 0),
+        ("conv2d_3", (12, 12, 128), 204_928),
+        ("batch_normalization_3", (12, 12, 128), 512),
+        ("activation_3", (12, 12, 128), 0),
+        ("max_pooling2d_3", (6, 6, 128), 0),
+        ("dropout_3", (6, 6, 128), 0),
+        ("conv2d_4", (6, 6, 256), 819_456),
+        ("batch_normalization_4", (6, 6, 256), 1_024),
+        ("activation_4", (6, 6, 256), 0),
+        ("max_pooling2d_4", (3, 3, 256), 0),
+        ("dropout_4", (3, 3, 256), 0),
+        ("flatten_1", (2304,), 0),
+        ("dense_1", (64,), 147_520),
+        ("batch_normalization_5", (64,), 256),
+        ("activation_5", (64,), 0),
+        ("dropout_5", (64,), 0),
+        ("dense_2", (64,), 4_160),
+        ("batch_normalization_6", (64,), 256),
+        ("activation_6", (64,), 0),
+        ("dropout_6", (64,), 0),
+        ("dense_3", (5,), 325),
+        ("activation_7", (5,), 0),
+    ),
+}
+TOTAL_PARAMS = {"A": 1_195_205, "B": 1_197_637}
+#: Both printed trainable counts are typos: A's must equal its total (nothing is
+#: non-trainable), B's total minus non-trainable is 1,196,421.
+TRAINABLE_PARAMS_PRINTED = {"A": 1_195_285, "B": 1_196_412}
+NON_TRAINABLE_PARAMS = {"A": 0, "B": 1_216}
 
 # --- Table IV: the last ten epochs of the 100-epoch runs (Colab) -------------
-#: (seconds per epoch, milliseconds per step, training loss) per epoch.
-TABLE_IV_MODEL_A: tuple[tuple[int, int, float], ...] = (
-    (17, 88, 0.7416), (17, 88, 0.7474), (16, 86, 0.7432), (16, 87, 0.7526),
-    (16, 87, 0.7459), (16, 87, 0.7418), (16, 87, 0.7480), (16, 86, 0.7513),
-    (17, 87, 0.7492), (17, 88, 0.7426),
-)
-TABLE_IV_MODEL_B: tuple[tuple[int, int, float], ...] = (
-    (16, 85, 0.9746), (16, 85, 0.9664), (16, 85, 0.9761), (16, 85, 0.9652),
-    (16, 85, 0.9656), (16, 84, 0.9707), (16, 84, 0.9678), (16, 85, 0.9647),
-    (16, 85, 0.9667), (16, 89, 0.9662),
-)
+#: (seconds per epoch, milliseconds per step, training loss) at epochs 91-100.
+TABLE_IV: dict[str, tuple[tuple[int, int, float], ...]] = {
+    "A": (
+        (17, 88, 0.7416), (17, 88, 0.7474), (16, 86, 0.7432), (16, 87, 0.7526),
+        (16, 87, 0.7459), (16, 87, 0.7418), (16, 87, 0.7480), (16, 86, 0.7513),
+        (17, 87, 0.7492), (17, 88, 0.7426),
+    ),
+    "B": (
+        (16, 85, 0.9746), (16, 85, 0.9664), (16, 85, 0.9761), (16, 85, 0.9652),
+        (16, 85, 0.9656), (16, 84, 0.9707), (16, 84, 0.9678), (16, 85, 0.9647),
+        (16, 85, 0.9667), (16, 89, 0.9662),
+    ),
+}
 #: Section III: "AMD-87410 Processor, 12GB Ram, AMD Radeon R5 ... Google Colab".
 HARDWARE = "Google Colab (authors' machine: AMD processor, 12 GB RAM, Radeon R5)"
 
@@ -112,11 +142,18 @@ TABLE_V: dict[str, dict[int | str, tuple[float, float]]] = {
         "AVG": (52.29, 53.84), "MAX": (61.3, 62.0), "MIN": (24.9, 28.8),
     },
 }
-#: Section III.C: the train-validation gap at the end of training, in points.
+#: Section III.C's train-validation gaps, in points: the differences of Table V's MAX rows
+#: (highest training minus highest validation accuracy), not a gap at any one epoch.
 TRAIN_VAL_GAP = {"A": 6.7, "B": 0.7}
 
 # --- Table VI: Model B validation accuracy (%) after 50, 100, 200 epochs ------
 TABLE_VI: dict[int, float] = {50: 45.23, 100: 62.00, 200: 63.30}
+#: Below Table VI: "The iteration with the best accuracy is 63.3% in iteration 200."
+TABLE_VI_BEST_EPOCH = 200
+
+# --- Section III.B: the losses after Table IV ----------------------------------
+#: "Generally, the validation data error value is lower than the training data".
+VALIDATION_LOSS_BELOW_TRAINING = True
 
 # --- Abstract and conclusion -------------------------------------------------
 FINAL_TRAIN_ACCURACY = 64.8
@@ -130,6 +167,10 @@ LIVE_TESTS = {
     "best_condition_accuracy": 78.0,  # 30 cm, all three lights, average
     "per_class_at_30cm": {"happy": 93.7, "angry": 81.5},
 }
+
+#: Abstract, Section III.C and conclusion: Model A overfits, Model B does not
+#: ("no overfitting", a gap of 0.7 points).
+MODEL_B_OVERFITS = False
 
 #: Places where the paper contradicts itself or its own tables.
 ERRATA: tuple[str, ...] = (
@@ -145,4 +186,17 @@ ERRATA: tuple[str, ...] = (
     "none.",
     "Section II.C lists the epochs as '50.100 and 20'; Table VI shows 50, "
     "100 and 200.",
+    "Table III prints Conv2d_1 twice: its second convolution (24x24x64, "
+    "18,496 parameters) is conv2d_2.",
+    "The text points to the wrong figures: Section II.D describes the "
+    "architectures as 'figures 2 and 3' and then as 'Figures 3 and 4'; "
+    "Section III.A discusses Figs. 4 and 5 as the models' structures; "
+    "Section III.B announces Figure 6 and then Figure 7 for the graph that "
+    "is captioned Fig. 4.",
+    "Section III.B compares the models 'with 50 and 100 iteration stages', "
+    "but Table VI reports 50, 100 and 200.",
+    "Table V gives Model A 66.4% training accuracy at stage 0, its first "
+    "epoch, while Model B starts at 24.9%: a network from random weights "
+    "rarely fits that well in one epoch, so Model A may not have started "
+    "from random weights, or its stage 0 is not its first epoch.",
 )

@@ -181,7 +181,7 @@ def face_crop(frame: np.ndarray, boxes: np.ndarray, crops: np.ndarray, reference
 
 @styled
 def architecture_diagram(tables: Mapping[str, pd.DataFrame]) -> Figure:
-    """Models side by side as stacks of layers (from ``report.architecture_table``)."""
+    """Models side by side as stacks of layers (from ``compare.architecture_table``)."""
     colors = {"Conv2D": "#9ecae1", "BatchNormalization": "#fdae6b", "Activation": "#c7e9c0",
               "MaxPooling2D": "#dadaeb", "Dropout": "#fcbba1", "Dense": "#6baed6", "Flatten": "#e0e0e0",
               "Rescaling": "#f0f0f0"}
@@ -301,6 +301,22 @@ def per_class_scores(scores: Mapping[str, pd.DataFrame], metrics: Sequence[str] 
 
 
 @styled
+def procedure(steps: Sequence[tuple[str, str]]) -> Figure:
+    """The study's procedure (the paper's Fig. 1, redrawn) as boxes in a row, each with where
+    the book takes it up underneath: ``steps`` is (what the paper does, where we do it)."""
+    fig, ax = plt.subplots(figsize=(2.1 * len(steps), 2.2))
+    ax.set(xlim=(0, len(steps)), ylim=(0, 2.2))
+    ax.axis("off")
+    for i, (step, where) in enumerate(steps):
+        ax.add_patch(Rectangle((i + 0.06, 1.05), 0.88, 0.9, facecolor="#e3f2fd", edgecolor="#1565c0"))
+        ax.text(i + 0.5, 1.5, step, ha="center", va="center", fontsize=9, wrap=True)
+        ax.text(i + 0.5, 0.6, where, ha="center", va="center", fontsize=8, color="#555555")
+        if i:
+            ax.annotate("", xy=(i + 0.06, 1.5), xytext=(i - 0.06, 1.5), arrowprops={"arrowstyle": "->"})
+    return fig
+
+
+@styled
 def mistakes_grid(images: np.ndarray, mistakes: pd.DataFrame, columns: int = 6) -> Figure:
     """The model's most confident mistakes (from ``evaluate.most_confident_mistakes``), with
     FER+'s label under each where the frame has one."""
@@ -385,11 +401,11 @@ def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 1,
 
 
 VERDICT_COLORS = {"reproduced": "#c8e6c9", "partly": "#fff9c4", "not reproduced": "#ffcdd2",
-                  "pending": "#eeeeee", "not testable": "#e1f5fe"}
+                  "pending": "#eeeeee", "not testable": "#e1f5fe", "by construction": "#e0e0e0"}
 
 
 def claims_table(claims: pd.DataFrame, caption: str | None = None):
-    """The claims table (from ``report.claims``), its verdicts coloured."""
+    """The claims table (from ``compare.claims``), its verdicts coloured."""
     styler = claims.style.hide(axis="index")
     if caption:
         styler = styler.set_caption(caption)

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
+
+from fer_lib import book
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("FER_CHROMIUM", "/usr/bin/chromium"))
@@ -70,12 +74,11 @@ def test_notebook_conventions(path: Path):
     code = [c for c in cells if c["cell_type"] == "code"]
     source = ["".join(c["source"]) for c in code]
     tags = [c.get("metadata", {}).get("tags", []) for c in code]
-    # Colab: the first code cell installs fer_lib from the one repository address, and only in Colab
-    assert '"google.colab" in sys.modules' in source[0] and "remove-cell" in tags[0]
-    assert f'REPOSITORY = "{config()["repository"]["url"]}"' in source[0], (
-        "the Colab cell's address must be repository.url of _config.yml")
+    # Colab: the first code cell is the one fer_lib.book writes, from the one repository address
+    assert source[0] == book.colab_cell() and "remove-cell" in tags[0], (
+        f"{path.name}: its Colab cell is not fer_lib.book.colab_cell(); run fer_lib.book.write_colab_cells()")
     # the badge points at this very notebook
-    assert f'report.colab_badge("notebooks/{path.name}")' in source[1]
+    assert f'book.colab_badge("notebooks/{path.name}")' in source[1]
     # papermill-style parameters, with the profile from the environment
     parameters = [s for s, t in zip(source, tags, strict=True) if "parameters" in t]
     assert len(parameters) == 1 and 'PROFILE = os.environ.get("FER_PROFILE", "paper")' in parameters[0]
@@ -123,7 +126,6 @@ def _browser():
 @pytest.fixture(scope="module")
 def book_html(tmp_path_factory) -> Path:
     """The built book: FER_BOOK_HTML if given, else a fresh build with warnings as errors."""
-    _browser()
     if os.environ.get("FER_BOOK_HTML"):
         html = Path(os.environ["FER_BOOK_HTML"]).resolve()
         assert (html / "index.html").is_file(), f"FER_BOOK_HTML={html} holds no built book"
@@ -141,8 +143,47 @@ def book_html(tmp_path_factory) -> Path:
     return out / "_build" / "html"
 
 
-def test_every_page_renders_with_its_images_and_no_traceback(book_html: Path):
-    sync_playwright = _browser()
+class _Tables(HTMLParser):
+    """Counts a page's tables and those of them that carry a caption."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables, self.captioned, self.text = 0, 0, []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        self.tables += tag == "table"
+        self.captioned += tag == "caption"
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+#: Words that only a page built while a run was in progress may say.
+STALE = ("so far", "until a run")
+
+
+@pytest.mark.slow
+def test_every_table_is_captioned_and_no_page_is_stale(book_html: Path):
+    complete = all(run.complete for run in book.read_runs(ROOT / "results" / "paper").values())
+    failures = []
+    for doc in toc_files():
+        page = _Tables()
+        page.feed((book_html / f"{doc}.html").read_text())
+        if page.captioned < page.tables:
+            failures.append(f"{doc}: {page.tables - page.captioned} of its {page.tables} tables have no caption")
+        text = re.sub(r"\s+", " ", " ".join(page.text)).lower()
+        failures += [f"{doc}: says {words!r}, but both runs are complete" for words in STALE
+                     if complete and words in text]
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    """Playwright, asked for before ``book_html`` so that a machine without a browser skips before building."""
+    return _browser()
+
+
+def test_every_page_renders_with_its_images_and_no_traceback(sync_playwright, book_html: Path):
     failures = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

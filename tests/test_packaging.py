@@ -67,7 +67,7 @@ def test_command_line_entry_points():
 
 def test_citation_file_agrees_with_the_project():
     import fer_lib
-    from fer_lib import paper, report
+    from fer_lib import book, paper
 
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     project = _project()
@@ -75,7 +75,7 @@ def test_citation_file_agrees_with_the_project():
     assert cff["version"] == fer_lib.__version__
     assert cff["license"] == project["license"]
     assert (ROOT / "LICENSE").read_text().startswith(f"{project['license']} License")
-    assert cff["repository-code"] == report.repository()["url"]
+    assert cff["repository-code"] == book.repository()["url"]
     bib = (ROOT / "book" / "references.bib").read_text()
     paper_doi = re.search(r"@article\{norhikmah2022effect,[^@]*?doi\s*=\s*\{(.+?)\}", bib).group(1)
     assert cff["references"][0]["doi"] == paper_doi

@@ -18,7 +18,7 @@ def test_shipped_model_loads_and_predicts():
     model = models.load_pretrained()
     probs = model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)
     assert probs.shape == (2, 5) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
-    assert models.count_params(model)["total"] == paper.MODEL_B_TOTAL_PARAMS
+    assert models.count_params(model)["total"] == paper.TOTAL_PARAMS["B"]
 
 
 @pytest.fixture

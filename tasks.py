@@ -22,6 +22,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 EXTRAS = "train,live,export,book,webcam,download,dev"
 CHROMIUM = Path("/usr/bin/chromium")
+LOCK = ROOT / "requirements.lock"  # every package pinned: .venv/bin/pip freeze --exclude-editable
 
 
 def run(*cmd: str | Path, env: dict | None = None) -> None:
@@ -30,15 +31,20 @@ def run(*cmd: str | Path, env: dict | None = None) -> None:
 
 
 def ensure_venv() -> None:
-    """Create .venv and install the project with all extras, once per pyproject.toml."""
+    """Create .venv and install the project with all extras, once per pyproject.toml and lock
+    file: the locked versions where requirements.lock exists, then fer_lib without resolving."""
     stamp = VENV / ".installed"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    inputs = [ROOT / "pyproject.toml", *([LOCK] if LOCK.is_file() else [])]
+    want = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()
     if stamp.is_file() and stamp.read_text() == want:
         return
     if not (BIN / "python").exists():
         run(sys.executable, "-m", "venv", VENV)
     run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", f".[{EXTRAS}]")
+    if LOCK.is_file():
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "-r", LOCK)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", *(["--no-deps"] if LOCK.is_file() else []),
+        "-e", f".[{EXTRAS}]")
     stamp.write_text(want)
 
 

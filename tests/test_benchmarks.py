@@ -31,3 +31,14 @@ def test_flop_count_matches_the_model_layers():
             flop += 2 * int(np.prod(layer.kernel.shape))
     assert _load("train_speed").forward_flop_per_image() == flop
     assert 0.41e9 < 3 * flop < 0.43e9  # "about 0.42 GFLOP per image" for a training step
+
+
+def test_the_realtime_benchmark_sets_the_former_pipeline_beside_the_new_one():
+    """benchmarks/realtime_speed.py measures the live study's new defaults against the settings before it."""
+    from fer_lib.live import classify
+    from fer_lib.live.pipeline import Pipeline
+
+    bench = _load("realtime_speed")
+    former = Pipeline(classify.load_classifier(classify.SHIPPED_ONNX).model, release="csv", **bench.FORMER)
+    assert (former.detector.min_size, former.detector.min_neighbors, former.search_moving) == (80, 5, False)
+    assert bench.GOAL_SMALL_FACES_FPS == 60

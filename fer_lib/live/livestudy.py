@@ -10,6 +10,7 @@ overlaps its true extent by at least ``MIN_IOU``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -194,6 +195,21 @@ def run_bad_scenes(pipeline: Pipeline, cases: Mapping[str, tuple[np.ndarray, int
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def false_alarms(detectors: Mapping[str, object], frames: Sequence[np.ndarray]) -> pd.DataFrame:
+    """Each detector on face-free grey frames (photographs without people): the boxes it still finds, and
+    its median milliseconds per whole-frame search."""
+    rows = {}
+    for name, detector in detectors.items():
+        counts, times = [], []
+        for frame in frames:
+            start = time.perf_counter()
+            counts.append(len(detector.detect(frame)))
+            times.append(1000 * (time.perf_counter() - start))
+        rows[name] = {"frames": len(frames), "false detections": sum(counts),
+                      "frames with any": sum(c > 0 for c in counts), "whole-frame search (ms)": np.median(times)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def simulated_live_accuracy(fer: fer_data.FER2013 | None = None, per_class: int = 40, seed: int = 0,
                             lighting: str = "bright", distance_cm: float = 30) -> float:
     """The paper's headline live test, simulated: end-to-end accuracy (%) of the default pipeline with the
@@ -203,3 +219,90 @@ def simulated_live_accuracy(fer: fer_data.FER2013 | None = None, per_class: int 
     faces = study_faces(fer, per_class, seed)
     table, _ = measure(faces, {"haar": Pipeline.load()}, [distance_cm], [lighting], seed)
     return float(100 * table["correct"].mean())
+
+
+# --- Figures ------------------------------------------------------------------------------------
+def figure_scenes(face: np.ndarray, distances: Sequence[float], lighting: Sequence[str], seed: int = 0):
+    """One face at each distance (rows) in each light (columns), each frame as the camera gives it."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(distances), len(lighting), figsize=(2.2 * len(lighting), 1.75 * len(distances)),
+                             squeeze=False)
+    for r, d in enumerate(distances):
+        for c, light in enumerate(lighting):
+            scene = scenes.render([face], d, light, scenes.scene_rng(seed, r, c), positions=[_centre(d)])
+            axes[r, c].imshow(scene.frame, cmap="gray", vmin=0, vmax=255)
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(light, fontsize=9)
+            if c == 0:
+                axes[r, c].set_ylabel(f"{d:g} cm ({scenes.WEBCAM.face_px(d)} px)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _centre(distance_cm: float) -> tuple[int, int]:
+    side = scenes.WEBCAM.face_px(distance_cm)
+    return (scenes.WEBCAM.width - side) // 2, (scenes.WEBCAM.height - side) // 2
+
+
+def figure_by_condition(table: pd.DataFrame, detector: str, column: str = "correct", reference: float | None = None):
+    """The paper's Fig. 7, simulated: a bar per light, grouped by distance; ``reference`` draws the paper's 78%
+    at 30 cm."""
+    import matplotlib.pyplot as plt
+
+    rows = table[table["detector"] == detector]
+    values = 100 * rows.pivot_table(index="distance_cm", columns="lighting", values=column, aggfunc="mean",
+                                    sort=False)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    values.plot.bar(ax=ax, width=0.8, rot=0)
+    if reference is not None:
+        ax.plot([-0.4, 0.4], [reference, reference], color="k", linewidth=2, label="paper, 30 cm (three lights)")
+    ax.set_xlabel("distance from the camera (cm)")
+    ax.set_ylabel("end-to-end accuracy (%)" if column == "correct" else f"{column} (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def figure_per_class(table: pd.DataFrame, detector: str, distances: Sequence[float] = scenes.PAPER_DISTANCES_CM):
+    """The paper's Fig. 8, simulated: end-to-end accuracy per class at the paper's distances, over its three
+    lights, with the two per-class numbers the paper states at 30 cm."""
+    import matplotlib.pyplot as plt
+
+    rows = table[(table["detector"] == detector) & table["lighting"].isin(scenes.PAPER_LIGHTING)]
+    values = per_class(rows, by=("distance_cm",)).loc[list(distances)].T
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    values.rename(columns=lambda d: f"{d:g} cm").plot.bar(ax=ax, rot=0, width=0.7)
+    for k, (name, accuracy) in enumerate(paper.LIVE_TESTS["per_class_at_30cm"].items()):
+        x = paper.CLASSES.index(name) - 0.175
+        ax.plot(x, accuracy, "k*", markersize=12, label="paper, 30 cm" if k == 0 else None)
+    ax.set_ylabel("end-to-end accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_detectors(table: pd.DataFrame, column: str = "detected", subset: str = "frontal"):
+    """Share of faces found against distance, one line per detector and light (solid: bright, dashed: others)."""
+    import matplotlib.pyplot as plt
+
+    rows = table[table[subset]] if subset else table
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for (name, light), group in rows.groupby(["detector", "lighting"], sort=False):
+        curve = 100 * group.groupby("face_px", sort=True)[column].mean()
+        style = "-" if light == "bright" else "--"
+        ax.plot(curve.index, curve.values, style, marker="o", label=f"{name}, {light}")
+    ax.axvline(fer_data.IMAGE_SIZE, color="#888", linewidth=0.8)
+    ax.set_xscale("log")
+    ticks = sorted(rows["face_px"].unique())
+    ax.set_xticks(ticks, [f"{p}\n{scenes.WEBCAM.distance_cm(p):.0f} cm" for p in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("face width (px) and distance from the camera")
+    ax.set_ylabel("faces found (%)")
+    ax.set_ylim(0, 102)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

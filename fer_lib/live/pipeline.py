@@ -32,6 +32,9 @@ from fer_lib.live.detect import (
 )
 from fer_lib.live.frames import draw_detections, to_bgr, to_gray, to_uint8
 
+#: Where only found faces moved, each is looked for around itself at this share of its width or more:
+#: a face does not shrink faster than that between two frames.
+TRACK_MIN_SIZE = 0.7
 #: FrameResult.status values.
 DETECTED = "detected"  # detection ran on this frame
 STILL = "still"  # the motion gate saw no change: the previous detections are kept
@@ -234,15 +237,15 @@ class Pipeline:
 
     def _find(self, gray: np.ndarray, scale: float) -> np.ndarray:
         """The detector's boxes, searched where it pays (``search_moving``): where the frame moved is
-        around faces found before, look around each of them for a face of at least 0.7 of its size (a face
-        does not shrink faster between two frames); else search the moved region and the last faces."""
+        around faces found before, look around each of them for a face of ``TRACK_MIN_SIZE`` of its size or
+        more; else search the moved region and the last faces."""
         region = self.gate.region if self.search_moving and self.gate is not None else None
         if region is None:
             return self.detector.detect(gray, scale)
         known = [np.asarray(d.box, dtype=float) / scale for d in self._last]
         around = [(x - w / 2, y - h / 2, x + 1.5 * w, y + 1.5 * h) for x, y, w, h in known]
         if any(a[0] <= region[0] and a[1] <= region[1] and a[2] >= region[2] and a[3] >= region[3] for a in around):
-            found = [self.detector.detect(gray, scale, a, min_size=round(0.7 * box[2] * scale))
+            found = [self.detector.detect(gray, scale, a, min_size=round(TRACK_MIN_SIZE * box[2] * scale))
                      for a, box in zip(around, known, strict=True)]
             return _distinct(np.concatenate(found))
         corners = [region, *((x, y, x + w, y + h) for x, y, w, h in known)]

@@ -123,7 +123,7 @@ def per_class(table: pd.DataFrame, by: Sequence[str] = ("distance_cm", "lighting
               column: str = "correct") -> pd.DataFrame:
     """End-to-end accuracy (%) per true class (columns), the paper's Fig. 8."""
     out = 100 * table.pivot_table(index=list(by), columns="label", values=column, aggfunc="mean", sort=False)
-    return out.rename(columns=dict(enumerate(paper.CLASSES)))
+    return out.reindex(columns=sorted(out.columns)).rename(columns=dict(enumerate(paper.CLASSES)))
 
 
 def beside_paper(table: pd.DataFrame, detector: str) -> pd.DataFrame:

@@ -3,10 +3,12 @@
     python benchmarks/train_speed.py [--steps 6] [--batch 128]
 
 Prints images/s and ms/step for Model A, Model B with stock Keras batch
-normalization and Model B with ours (TensorFlow's fused kernel), the ratio
-B/A, the FLOP per image of a training step, and the fraction of the machine's
-measured matrix-multiply peak that each reaches; then the shipped model's
-batch throughput and single-image latency (the live pipeline's budget).
+normalization and Model B with ours (TensorFlow's fused kernel), each in float32
+and in bfloat16 (``--precision bf16``: Keras' mixed_bfloat16), the ratios that
+the project's goals name (A bf16 at least 1.7x A fp32 in images/s; B bf16 within
+1.2x of A bf16), the FLOP per image of a training step, and the fraction of the
+machine's measured float32 matrix-multiply peak that each reaches; then the
+shipped model's batch throughput and single-image latency (the live pipeline's budget).
 Every step is the runner's own: Keras' ``train_step`` inside ``tf.function``.
 """
 
@@ -24,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_lib import models, paper
+from fer_lib import models, paper, provenance
 
 
 def forward_flop_per_image() -> int:
@@ -111,23 +113,34 @@ def main() -> None:
     print(f"training step: {train_flop / 1e9:.3f} GFLOP per image (forward {forward_flop_per_image() / 1e9:.3f})")
     print(f"batch {args.batch}, median of {args.steps} steps\n")
 
+    bf16 = {"avx512_bf16", "amx_bf16"} & provenance.cpu_flags()
+    print(f"native bfloat16: {', '.join(sorted(bf16)) if bf16 else 'none (bf16 rows are emulated)'}\n")
     candidates = {
         "A": (models.model_a, False),
         "B, stock Keras BN": (lambda: models.model_b(fused_batch_norm=False), False),
         "B, fused BN (ours)": (models.model_b, False),
+        "A bf16": (lambda: models.model_a(precision="bf16"), False),
+        "B bf16, stock BN": (lambda: models.model_b(fused_batch_norm=False, precision="bf16"), False),
+        "B bf16, fused BN": (lambda: models.model_b(precision="bf16"), False),
         "A, keras fit()": (models.model_a, True),
         "B, stock, fit()": (lambda: models.model_b(fused_batch_norm=False), True),
     }
     ms = {}
-    print(f"{'model':<20}{'ms/step':>10}{'images/s':>10}{'% of peak':>11}")
+    print(f"{'model':<22}{'ms/step':>10}{'images/s':>10}{'% of peak':>11}")
     for name, (build, use_fit) in candidates.items():
         keras.utils.set_random_seed(0)
         ms[name] = ms_per_step(build(), args.batch, args.steps, use_fit)
         rate = 1000 * args.batch / ms[name]
-        print(f"{name:<20}{ms[name]:>10.0f}{rate:>10.0f}{100 * rate * train_flop / 1e9 / peak:>10.0f}%")
+        print(f"{name:<22}{ms[name]:>10.0f}{rate:>10.0f}{100 * rate * train_flop / 1e9 / peak:>10.0f}%")
     print(f"\nratio B/A: stock {ms['B, stock Keras BN'] / ms['A']:.2f}, ours {ms['B, fused BN (ours)'] / ms['A']:.2f}"
           f" (parameters A {models.count_params(models.model_a())['total']:,}, "
           f"B {models.count_params(models.model_b())['total']:,} either way)")
+    a_speedup = ms["A"] / ms["A bf16"]
+    b_over_a = ms["B bf16, fused BN"] / ms["A bf16"]
+    print(f"bf16: A {a_speedup:.2f}x its fp32 images/s (goal >= 1.7: {'met' if a_speedup >= 1.7 else 'NOT met'}); "
+          f"B {ms['B, fused BN (ours)'] / ms['B bf16, fused BN']:.2f}x; B/A in bf16 {b_over_a:.2f} "
+          f"(goal <= 1.2: {'met' if b_over_a <= 1.2 else 'NOT met'}); stock BN in bf16 "
+          f"{ms['B bf16, stock BN'] / ms['B bf16, fused BN']:.2f}x the fused time")
     print(f"keras fit() instead of the compiled train_step: A {ms['A, keras fit()'] / ms['A']:.2f}x, "
           f"B stock {ms['B, stock, fit()'] / ms['B, stock Keras BN']:.2f}x the time")
 

@@ -145,3 +145,14 @@ def test_the_train_exposure_constants_match_the_data(real_csv_data):
     train = real_csv_data.split("train").x
     measured = (train.mean(), train.reshape(len(train), -1).std(axis=1).mean())
     assert measured == pytest.approx(TRAINING_EXPOSURE, abs=0.05)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_the_claims_number_is_the_chapters_30_cm_bright_scenes(real_csv_data, model):
+    """simulated_live_accuracy is the end-to-end accuracy of the same scenes as the study's at 30 cm in bright light."""
+    number = livestudy.simulated_live_accuracy(real_csv_data, per_class=2)
+    faces = livestudy.study_faces(real_csv_data, per_class=2)
+    table, _ = livestudy.measure(faces, {"haar": Pipeline(model, release="csv")}, (30, 150), ("bright", "dim"))
+    near = table[(table["distance_cm"] == 30) & (table["lighting"] == "bright")]
+    assert number == pytest.approx(100 * near["correct"].mean())

@@ -31,6 +31,16 @@ def test_claims_of_a_young_run_are_pending():
     assert set(claims.columns) >= {"claim", "where", "paper", "ours", "direction", "verdict"}
 
 
+def test_the_live_claim_takes_the_simulated_number_when_given():
+    runs = {"A": run("A", 3, 100), "B": run("B", 3, 200)}
+    assert compare.claims(runs, PARAMS).loc["live_best", "verdict"] == compare.NOT_TESTABLE
+    simulated = compare.claims(runs, PARAMS, simulated_live=47.0).loc["live_best"]
+    assert (simulated["ours"], simulated["verdict"], simulated["direction"]) == ("47.0% (simulated)", "not reproduced",
+                                                                               "ours lower")
+    close = compare.claims(runs, PARAMS, simulated_live=paper.LIVE_TESTS["best_condition_accuracy"] - 1)
+    assert close.loc["live_best", "verdict"] == "reproduced"
+
+
 def test_claims_of_finished_runs():
     a = run("A", 100, 100, train_acc=0.95, val_acc=0.30)  # overfits, and B (half-way at epoch 100) beats it
     b = run("B", 200, 200, train_acc=0.648, val_acc=0.633, val_loss_rises=True)  # the paper's final numbers

@@ -181,7 +181,9 @@ if "google.colab" in sys.modules:
     CHECKOUT = "{checkout}"
     if not os.path.isdir(CHECKOUT):
         subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, CHECKOUT], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{{CHECKOUT}}[download]"], check=True)
+    # Colab has TensorFlow; the extras add what the chapters use (ONNX, the widget, kagglehub, BlazeFace)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{{CHECKOUT}}[train,live,download,book]"],
+                   check=True)
     sys.path.insert(0, CHECKOUT)
     from fer_lib import book
 

@@ -183,6 +183,7 @@ def sync_playwright():
     return _browser()
 
 
+@pytest.mark.slow
 def test_every_page_renders_with_its_images_and_no_traceback(sync_playwright, book_html: Path):
     failures = []
     with sync_playwright() as pw:

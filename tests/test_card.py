@@ -19,7 +19,7 @@ def test_the_committed_card_is_what_the_results_give():
     assert committed == card.current(), "run `python -m fer_lib.card` after shipping a model"
     assert f"{100 * scores['releases']['csv']['accuracy']:.1f}%" in committed
     for name in paper.CLASSES:
-        assert f"| {name} |" in committed
+        assert f"<tr><td>{name}</td>" in committed
 
 
 def test_the_book_shows_the_card_from_the_package():

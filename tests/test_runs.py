@@ -15,6 +15,7 @@ def smoke(model="b", **kw):
     return train.profile("smoke", model, **kw)
 
 
+@pytest.mark.slow
 def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
     from fer_lib import cli, models
 

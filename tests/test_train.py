@@ -76,6 +76,7 @@ def test_epoch_order_depends_on_seed_and_epoch_only():
     assert sorted(a) == list(range(100))
 
 
+@pytest.mark.slow
 def test_same_seed_same_history(tmp_path, small_data):
     h1 = train.fit(smoke(), tmp_path / "one", small_data, progress=False)
     h2 = train.fit(smoke(), tmp_path / "two", small_data, progress=False)
@@ -86,6 +87,7 @@ def test_same_seed_same_history(tmp_path, small_data):
     assert h3[0]["loss"] != h1[0]["loss"]
 
 
+@pytest.mark.slow
 def test_other_backends_loop_gives_the_same_history(tmp_path, small_data, monkeypatch):
     """JAX and PyTorch train through Keras' own fit() over our epoch order: on
     TensorFlow that path must give what the compiled steps give."""
@@ -166,6 +168,7 @@ with train._locked(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.slow
 def test_a_run_restarted_without_its_checkpoint_forgets_the_lost_sessions(tmp_path, small_data):
     """A machine that lost the local checkpoint starts the run again: the manifest must not keep
     the sessions whose epochs are gone."""
@@ -183,6 +186,7 @@ def test_changed_settings_refuse_to_resume(tmp_path, small_data):
         train.fit(smoke(seed=3), tmp_path, small_data, progress=False)
 
 
+@pytest.mark.slow
 def test_stop_after_and_resume_in_process(tmp_path, small_data):
     whole = train.fit(smoke(epochs=3), tmp_path / "whole", small_data, progress=False)
     train.fit(smoke(epochs=3), tmp_path / "parts", small_data, progress=False, stop_after=1)

@@ -185,7 +185,7 @@ def run_table(study: dict[tuple[str, int], runs.Run]):
         rows.append(row)
     columns = ["cell", "seed", "epochs", "planned", "complete", "best_val", "best_epoch", "last_val", "last_train",
                "gap", "test_best", "test_last"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    return pd.DataFrame(rows, columns=columns)
 
 
 SUMMARY_METRICS = ("best_val", "best_epoch", "last_val", "last_train", "gap", "test_best", "test_last")
@@ -196,7 +196,7 @@ def cell_table(table):
     of each metric (percent; epochs for best_epoch)."""
     import pandas as pd
 
-    done = table[table["complete"]]
+    done = table[table["complete"].astype(bool)]  # (an empty column would select columns, not rows)
     rows = []
     for c in CELLS:
         values = done[done["cell"] == c.name]
@@ -213,7 +213,7 @@ def effects(table, metric: str = "best_val", *, n_boot: int = 10_000, seed: int 
     from the complete runs of the 2x2 cells, with percentile-bootstrap 95% intervals over seeds."""
     import pandas as pd
 
-    done = table[table["complete"]]
+    done = table[table["complete"].astype(bool)]  # (an empty column would select columns, not rows)
     samples = {c: done.loc[done["cell"] == c, metric].to_numpy(dtype=float) for c in FACTORIAL}
     rows = []
     for name, weights in CONTRASTS.items():

@@ -167,3 +167,15 @@ def test_precision_check_compares_the_shared_epochs(factorial, tmp_path):
     assert check["epochs"] == 4
     # bf16 run (seed 0): 0.607, 0.657, 0.647, 0.637 against 0.60, 0.65, 0.64, 0.66
     assert check["max_abs_diff"] == pytest.approx(2.3) and check["best_diff"] == pytest.approx(65.7 - 66.0)
+
+
+def test_a_study_not_started_reads_as_pending(tmp_path):
+    """A fresh clone before any run is committed: every table exists, every number is pending."""
+    empty = study.load_study(tmp_path)
+    table = study.run_table(empty)
+    assert table.empty and list(table.columns)[:2] == ["cell", "seed"]
+    cells = study.cell_table(table)
+    assert (cells["seeds"] == 0).all() and cells["best_val_mean"].isna().all()
+    assert study.effects(table)["estimate"].isna().all()
+    assert study.paired_tests(empty).empty and study.mean_curves(empty) == {}
+    assert set(study.hypotheses(empty)["verdict"]) == {study.PENDING}

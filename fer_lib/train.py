@@ -184,6 +184,8 @@ def _read_checkpoint(out: Path):
     """(model, state) from the last finished epoch, or (None, None) for a fresh run."""
     import keras
 
+    from fer_lib import models  # noqa: F401  (registers the fused batch normalization the checkpoint holds)
+
     shutil.rmtree(out / f"{CHECKPOINT}.tmp", ignore_errors=True)  # a half-written one
     final, old = out / CHECKPOINT, out / f"{CHECKPOINT}.old"
     if not final.exists() and old.exists():

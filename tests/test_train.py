@@ -247,7 +247,7 @@ class NoTensorFlow(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, NoTensorFlow())  # any import of TensorFlow now fails
 import numpy as np
-from fer_lib import data, runs, train
+from fer_lib import readers, runs, train
 
 csv, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 fer = readers.read_csv_release(csv, progress=False)

@@ -17,12 +17,12 @@ import pandas as pd
 
 from fer_lib import data as fer_data
 from fer_lib import provenance, runs, train
+from fer_lib.compare import PENDING
 from fer_lib.paths import repository_root
 
 MODELS: tuple[str, ...] = ("A", "B")
 CONFIG_FILE = "_config.yml"
 BUILD_COMMAND = "python3 tasks.py book"
-PENDING = "pending"
 
 
 # --- Glue: numbers for the prose -------------------------------------------------------

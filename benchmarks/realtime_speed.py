@@ -14,9 +14,10 @@ choices behind those numbers, each against the obvious alternative: Haar
 detection on the full frame with OpenCV's default minimum size versus ours,
 and an eager Keras call versus the compiled one for a single face (with the
 largest difference in probabilities), and the shipped model's ONNX copy on
-onnxruntime, as it runs without TensorFlow. Last, the webcam widget's kernel
-half: milliseconds per frame from the JPEG bytes the browser sends (at the
-widget's frame_width, and at the camera's full size) to the reply. The face is
+onnxruntime, which the pipeline runs by default. Last, the webcam widget's
+kernel half: milliseconds per frame from the bytes the browser sends (grey
+pixels or a JPEG, at the widget's frame_width and at the camera's full size)
+to the reply. The face is
 scikit-image's astronaut.
 """
 
@@ -82,7 +83,7 @@ def stage_table(timings: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--model", help="a saved Keras model (default: the shipped Model B)")
+    parser.add_argument("--model", help="a saved Keras or ONNX model (default: the shipped Model B)")
     args = parser.parse_args()
 
     pipeline = Pipeline.load(args.model)
@@ -117,41 +118,50 @@ def main() -> None:
           f"{pipeline.detector.min_size} px {full_min:.1f} ms; ours (downscaled copy) {ours:.1f} ms "
           f"({full / ours:.1f}x faster than the default)")
 
-    model = pipeline.classifier.model
+    keras_classifier = classify.load_classifier(classify.SHIPPED_KERAS)
+    model = keras_classifier.model
     crops = prepare_faces(gray, pipeline.detector.detect(gray), pipeline.classifier.equalize)[:1]
     x = models.as_model_input(crops)
     eager = median_ms(lambda: model(x, training=False), 50)
     predict = median_ms(lambda: model.predict(x, verbose=0), 20)
-    compiled = median_ms(lambda: pipeline.classifier.predict_proba(crops), 50)
-    difference = np.abs(pipeline.classifier.predict_proba(crops) - model.predict(x, verbose=0)).max()
-    print(f"one face: eager Keras call {eager:.1f} ms, model.predict {predict:.1f} ms, compiled {compiled:.1f} ms "
-          f"({eager / compiled:.1f}x faster than eager; largest probability difference from predict "
-          f"{difference:.1e})")
+    compiled = median_ms(lambda: keras_classifier.predict_proba(crops), 50)
+    difference = np.abs(keras_classifier.predict_proba(crops) - model.predict(x, verbose=0)).max()
+    print(f"one face, the shipped Keras model: eager call {eager:.1f} ms, model.predict {predict:.1f} ms, compiled "
+          f"{compiled:.1f} ms ({eager / compiled:.1f}x faster than eager; largest probability difference from "
+          f"predict {difference:.1e})")
     onnx = classify.load_classifier(classify.SHIPPED_ONNX)
     onnx_ms = median_ms(lambda: onnx.predict_proba(crops), 50)
-    print(f"one face on onnxruntime (the shipped ONNX model, no TensorFlow): {onnx_ms:.1f} ms; largest probability "
-          f"difference from predict {np.abs(onnx.predict_proba(crops) - model.predict(x, verbose=0)).max():.1e}")
+    print(f"one face on onnxruntime (the shipped ONNX model, the pipeline's default): {onnx_ms:.1f} ms "
+          f"({compiled / onnx_ms:.1f}x faster than the compiled Keras call); largest probability difference from "
+          f"predict {np.abs(onnx.predict_proba(crops) - model.predict(x, verbose=0)).max():.1e}")
     widget_kernel(pipeline, moving)
 
 
 def widget_kernel(pipeline: Pipeline, frames: list[np.ndarray]) -> None:
-    """The webcam widget's kernel time per frame, JPEG bytes to reply, as the browser sends frames."""
+    """The webcam widget's kernel time per frame, from the bytes the browser sends to the reply: grey pixels or
+    a JPEG, at the widget's frame_width and at the camera's size."""
     widget = WebcamWidget(pipeline)
     height, width = frames[0].shape[:2]
     for sent in (widget.frame_width, width):
         size = (sent, round(height * sent / width))
-        jpegs = [cv2.imencode(".jpg", cv2.resize(f, size, interpolation=cv2.INTER_AREA),
-                              [cv2.IMWRITE_JPEG_QUALITY, round(100 * widget.jpeg_quality)])[1].tobytes()
-                 for f in frames]
-        pipeline.reset()
-        times = []
-        for jpeg in jpegs:
-            start = time.perf_counter()
-            widget.process_jpeg(jpeg, size=(width, height))
-            times.append((time.perf_counter() - start) * 1000.0)
-        print(f"widget kernel, {size[0]}x{size[1]} JPEG ({statistics.median(map(len, jpegs)) / 1000:.0f} kB) from a "
-              f"{width}x{height} camera: {statistics.median(times):.1f} ms per frame, JPEG bytes to reply "
-              f"({1000 / statistics.median(times):.0f} frames/s at most)")
+        grays = [cv2.cvtColor(cv2.resize(f, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY) for f in frames]
+        messages = {
+            "grey pixels": [(g.tobytes(), list(g.shape)) for g in grays],
+            "JPEG": [(cv2.imencode(".jpg", cv2.resize(f, size, interpolation=cv2.INTER_AREA),
+                                   [cv2.IMWRITE_JPEG_QUALITY, round(100 * widget.jpeg_quality)])[1].tobytes(), None)
+                     for f in frames],
+        }
+        for name, sent_frames in messages.items():
+            pipeline.reset()
+            times = []
+            for buffer, shape in sent_frames:
+                start = time.perf_counter()
+                widget.process_frame(buffer, size=(width, height), shape=shape)
+                times.append((time.perf_counter() - start) * 1000.0)
+            kb = statistics.median(len(b) for b, _ in sent_frames) / 1000
+            print(f"widget kernel, {size[0]}x{size[1]} {name} ({kb:.0f} kB) from a {width}x{height} camera: "
+                  f"{statistics.median(times):.1f} ms per frame, bytes to reply "
+                  f"({1000 / statistics.median(times):.0f} frames/s at most)")
 
 
 if __name__ == "__main__":

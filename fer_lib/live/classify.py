@@ -11,6 +11,7 @@ export`` writes it. A file without one is refused unless the release is given.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -106,12 +107,15 @@ def _onnx_predictor(session, n_classes: int) -> Callable[[np.ndarray], np.ndarra
 def load_classifier(path: str | os.PathLike | None = None, *, release: str | None = None) -> FaceClassifier:
     """The shipped Model B (``path`` None) or a saved model: ``.onnx`` through onnxruntime, else a Keras file.
 
-    Without TensorFlow the shipped model is its ONNX copy. Classes and release
+    The shipped model is its ONNX copy wherever onnxruntime is installed: the
+    same probabilities (the export's parity test), for a third of the Keras
+    call's time on one face (``benchmarks/realtime_speed.py``); the Keras file
+    where only TensorFlow is. Classes and release
     come from the JSON beside the file; ``release`` overrides, and is required
     for a file without one.
     """
     if path is None:
-        path = SHIPPED_KERAS if tensorflow_available() else SHIPPED_ONNX
+        path = SHIPPED_ONNX if importlib.util.find_spec("onnxruntime") or not tensorflow_available() else SHIPPED_KERAS
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such model file")

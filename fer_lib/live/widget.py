@@ -1,17 +1,20 @@
 """A live webcam widget for notebooks (JupyterLab, Notebook 7, Colab, VS Code), built on anywidget.
 
 The browser captures the camera (or plays a video file where there is no
-camera) and sends JPEG frames to the kernel as custom messages with a binary
+camera) and sends its frames to the kernel as custom messages with a binary
 buffer; the kernel runs :class:`fer_lib.live.pipeline.Pipeline` and replies
 with boxes, labels and probabilities, which the browser draws over the video.
 
-Speed: the frame is sent at ``frame_width`` (320 pixels wide by default, near
-15 kB as JPEG) because the pipeline searches a copy shrunk further still; the
-kernel decodes it straight to grey (all the pipeline uses), at the size sent,
-and passes the camera's size over it to the pipeline as a scale, so the
+Speed: the frame is sent at ``frame_width`` (320 pixels wide by default)
+because the pipeline searches a copy shrunk further still, and as grey pixels
+where the page comes from localhost (77 kB a frame): the browser skips JPEG
+encoding and the kernel decoding, which on two cores shared by the browser,
+the Jupyter server and the kernel cost more than the pixels' transport. A
+kernel across a network (Colab) gets JPEGs instead (near 15 kB a frame).
+The pipeline gets the camera's size over the frame's as a scale, so the
 minimum face size and the boxes stay in camera pixels without enlarging the
-frame. Two frames in flight let the browser grab and encode the next frame
-while the kernel works on the last; no more are sent, so nothing queues up.
+frame. Two frames in flight let the browser grab the next frame while the
+kernel works on the last; no more are sent, so nothing queues up.
 
 Everything is event driven: the kernel answers messages while idle, so no cell
 loops. Binary data travels only in messages, never in synced traits (Colab's
@@ -36,6 +39,9 @@ STATIC = Path(__file__).parent / "static"
 #: and a side above 8192 is no camera but a garbled message.
 MIN_FRAME_WIDTH = 160
 MAX_FRAME_SIDE = 8192
+#: How the browser sends a frame: raw grey pixels (one byte each, row by row), a JPEG, or "auto": grey pixels
+#: where the page comes from this machine (localhost), a JPEG where the kernel is across a network (Colab).
+FRAME_FORMATS = ("auto", "gray", "jpeg")
 
 
 class WebcamWidget(anywidget.AnyWidget):
@@ -43,7 +49,8 @@ class WebcamWidget(anywidget.AnyWidget):
 
     ``pipeline`` defaults to the shipped Model B. ``max_fps`` caps the frames
     sent per second; ``width`` and ``height`` are the camera size asked for;
-    ``frame_width`` is the width frames are sent at (0: the camera's own);
+    ``frame_width`` is the width frames are sent at (0: the camera's own),
+    ``frame_format`` how (``FRAME_FORMATS``);
     ``max_in_flight`` is how many frames may await a reply; ``fps`` is the
     rate the browser measures (frames processed end to end).
     """
@@ -58,6 +65,7 @@ class WebcamWidget(anywidget.AnyWidget):
     height = traitlets.Int(480).tag(sync=True)
     jpeg_quality = traitlets.Float(0.8).tag(sync=True)
     frame_width = traitlets.Int(320).tag(sync=True)
+    frame_format = traitlets.Enum(FRAME_FORMATS, default_value="auto").tag(sync=True)
     max_in_flight = traitlets.Int(2).tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
 
@@ -115,28 +123,27 @@ class WebcamWidget(anywidget.AnyWidget):
         reply = {"type": "result", "id": content.get("id"), "view": content.get("view")}
         size = (content.get("width"), content.get("height"))
         try:
-            reply |= self.process_jpeg(buffers[0] if buffers else b"", f"frame {content.get('id')}",
-                                       size if all(isinstance(v, int) for v in size) else None)
+            reply |= self.process_frame(buffers[0] if buffers else b"", f"frame {content.get('id')}",
+                                        size if all(isinstance(v, int) for v in size) else None,
+                                        content.get("shape"))
         except (ValueError, cv2.error) as err:  # a garbled frame gets an error reply; the stream goes on
             reply["error"] = str(err)
         self.kernel_ms = (time.perf_counter() - clock) * 1000.0
         reply |= {"frames": self.frames, "kernel_ms": round(self.kernel_ms, 2)}
         self.send(reply)
 
-    def process_jpeg(self, jpeg: bytes | memoryview, where: str = "frame",
-                     size: tuple[int, int] | None = None) -> dict:
-        """One encoded frame through the pipeline: the reply the browser draws.
+    def process_frame(self, buffer: bytes | memoryview, where: str = "frame", size: tuple[int, int] | None = None,
+                      shape: list[int] | None = None) -> dict:
+        """One frame through the pipeline: the reply the browser draws.
 
-        The image is decoded to grey at the size sent, as the pipeline would
-        convert it anyway. ``size`` is the camera's (width, height) where the
-        browser sent a smaller copy: the pipeline gets the ratio as its scale,
-        so that its minimum face size and the boxes are in camera pixels.
+        ``shape`` (height, width) says the buffer holds raw grey pixels;
+        without it the buffer is a JPEG (or PNG), decoded to grey at the size
+        sent, as the pipeline would convert it anyway. ``size`` is the
+        camera's (width, height) where the browser sent a smaller copy: the
+        pipeline gets the ratio as its scale, so that its minimum face size
+        and the boxes are in camera pixels.
         """
-        if len(jpeg) == 0:
-            raise ValueError(f"{where}: an empty buffer, not an image")
-        frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
-        if frame is None:
-            raise ValueError(f"{where}: {len(jpeg)} bytes that are not a JPEG or PNG image")
+        frame = gray_pixels(buffer, shape, where) if shape is not None else decode_image(buffer, where)
         scale = 1.0
         if size is not None and tuple(size) != frame.shape[1::-1]:
             width, height = size
@@ -156,3 +163,24 @@ class WebcamWidget(anywidget.AnyWidget):
                 for d in result.detections
             ],
         }
+
+
+def decode_image(buffer: bytes | memoryview, where: str) -> np.ndarray:
+    """A JPEG or PNG, decoded straight to grey."""
+    if len(buffer) == 0:
+        raise ValueError(f"{where}: an empty buffer, not an image")
+    frame = cv2.imdecode(np.frombuffer(buffer, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if frame is None:
+        raise ValueError(f"{where}: {len(buffer)} bytes that are not a JPEG or PNG image")
+    return frame
+
+
+def gray_pixels(buffer: bytes | memoryview, shape, where: str) -> np.ndarray:
+    """Raw grey pixels, row by row, checked against the (height, width) the message gives."""
+    if (not isinstance(shape, list | tuple) or len(shape) != 2
+            or not all(isinstance(v, int) and 1 <= v <= MAX_FRAME_SIDE for v in shape)):
+        raise ValueError(f"{where}: shape must be [height, width] in pixels, 1-{MAX_FRAME_SIDE} each, got {shape!r}")
+    height, width = shape
+    if len(buffer) != height * width:
+        raise ValueError(f"{where}: {len(buffer)} bytes are not the {height}x{width} grey pixels its shape says")
+    return np.frombuffer(buffer, np.uint8).reshape(height, width)

@@ -3,6 +3,7 @@ must survive; run on the shipped model through onnxruntime, and on Keras where a
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import cv2
@@ -245,11 +246,19 @@ def test_compiled_keras_predictions_equal_model_predict(keras_model, n):
 
 
 @pytest.mark.slow
-def test_with_tensorflow_the_shipped_model_is_the_keras_one():
+def test_the_shipped_model_runs_on_onnxruntime_where_installed_and_on_keras_where_not(monkeypatch):
     pipeline = Pipeline.load()
     assert pipeline.classes == paper.CLASSES
     assert pipeline.classifier.release == classify.read_metadata(classify.SHIPPED_KERAS)["release"]
-    assert not hasattr(pipeline.classifier.model, "get_inputs")  # a Keras model, not an onnxruntime session
+    assert hasattr(pipeline.classifier.model, "get_inputs")  # an onnxruntime session
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime"
+                        else find_spec(name, *a))
+    keras_pipeline = Pipeline.load()
+    assert not hasattr(keras_pipeline.classifier.model, "get_inputs")  # a Keras model
+    faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(keras_pipeline.classifier.predict_proba(faces),
+                               pipeline.classifier.predict_proba(faces), atol=1e-4)
 
 
 # --- Drawing ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The webcam widget's kernel half: a JPEG in, the reply the browser draws out, in camera pixels; a malformed
-frame gets an error reply and the stream goes on."""
+"""The webcam widget's kernel half: grey pixels or a JPEG in, the reply the browser draws out, in camera pixels;
+a malformed frame gets an error reply and the stream goes on."""
 
 from __future__ import annotations
 
@@ -25,17 +25,22 @@ def jpeg(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def frame_message(widget, frame_id: int, buffer, size=(512, 512)) -> dict:
-    widget._on_frame(widget, {"type": "frame", "id": frame_id, "view": "v", "width": size[0], "height": size[1]},
-                     [buffer])
+def frame_message(widget, frame_id: int, buffer, size=(512, 512), shape=None) -> dict:
+    content = {"type": "frame", "id": frame_id, "view": "v", "width": size[0], "height": size[1]}
+    widget._on_frame(widget, content | ({"shape": shape} if shape is not None else {}), [buffer])
     return widget.replies[-1]
 
 
-def test_a_smaller_frame_is_answered_in_camera_pixels(widget, astronaut, iou):
+@pytest.mark.parametrize("frame_format", ["jpeg", "gray"])
+def test_a_smaller_frame_is_answered_in_camera_pixels(widget, astronaut, iou, frame_format):
     (full,) = widget.pipeline.process(astronaut).detections
     widget.pipeline.reset()
-    half = jpeg(cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA))
-    reply = frame_message(widget, 7, memoryview(half))
+    half = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    if frame_format == "jpeg":
+        reply = frame_message(widget, 7, memoryview(jpeg(half)))
+    else:  # as the browser sends it: a read-only buffer of grey bytes, row by row
+        gray = cv2.cvtColor(half, cv2.COLOR_BGR2GRAY)
+        reply = frame_message(widget, 7, memoryview(gray.tobytes()), shape=[256, 256])
     assert "error" not in reply and (reply["id"], reply["view"]) == (7, "v")
     assert (reply["width"], reply["height"]) == (512, 512) and reply["frames"] == 1
     (face,) = reply["detections"]
@@ -63,6 +68,23 @@ def test_a_malformed_frame_gets_an_error_reply_and_the_stream_goes_on(widget, as
     assert "error" not in after and after["frames"] == 2 and len(after["detections"]) == 1
 
 
+@pytest.mark.parametrize(
+    ("buffer", "shape", "message"),
+    [
+        (bytes(256 * 255), [256, 256], "frame 1: 65280 bytes are not the 256x256 grey pixels its shape says"),
+        (b"", [256, 256], "0 bytes are not the 256x256"),
+        (bytes(256 * 256), [256], "frame 1: shape must be [height, width]"),
+        (bytes(256 * 256), "256x256", "shape must be [height, width]"),
+        (bytes(256 * 256), [0, 256], "shape must be [height, width]"),
+        (bytes(256 * 256), [256.0, 256], "shape must be [height, width]"),
+    ],
+)
+def test_malformed_grey_pixels_get_an_error_reply(widget, buffer, shape, message):
+    reply = frame_message(widget, 1, buffer, shape=shape)
+    assert message in reply["error"] and reply["frames"] == 0
+    assert "error" not in frame_message(widget, 2, bytes(256 * 256), shape=[256, 256])
+
+
 def test_a_message_without_a_buffer_or_of_another_kind(widget):
     widget._on_frame(widget, {"type": "frame", "id": 3}, [])
     assert "empty buffer" in widget.replies[-1]["error"]
@@ -72,6 +94,7 @@ def test_a_message_without_a_buffer_or_of_another_kind(widget):
 
 
 def test_settings_are_validated(pipeline):
-    for bad in ({"max_fps": 0}, {"jpeg_quality": 2.0}, {"frame_width": 50}, {"max_in_flight": 9}):
-        with pytest.raises(Exception, match="must be"):
+    for bad in ({"max_fps": 0}, {"jpeg_quality": 2.0}, {"frame_width": 50}, {"max_in_flight": 9},
+                {"frame_format": "png"}):
+        with pytest.raises(Exception, match=r"must be|expected any of"):
             WebcamWidget(pipeline, **bad)

@@ -30,7 +30,7 @@ image, out = sys.argv[1], sys.argv[2]
 pipeline = Pipeline.load()
 result = pipeline.process(cv2.imread(image))
 widget = WebcamWidget(pipeline)
-reply = widget.process_jpeg(cv2.imencode(".jpg", cv2.imread(image))[1].tobytes())
+reply = widget.process_frame(cv2.imencode(".jpg", cv2.imread(image))[1].tobytes())
 status = cli.main(["annotate", image, "--out", out, "--no-progress"])
 keras_file = cli.main(["annotate", image, "--out", out, "--model", str(classify.SHIPPED_KERAS)])
 print(json.dumps({

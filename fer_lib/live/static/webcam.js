@@ -1,8 +1,8 @@
 // The browser half of fer_lib.widgets.WebcamWidget (an anywidget ES module).
 //
-// Camera (getUserMedia) or a video file -> a JPEG of the current frame, scaled
-// down to frame_width (the kernel searches a smaller copy anyway), sent to the
-// kernel as a custom message with one binary buffer -> the kernel's reply
+// Camera (getUserMedia) or a video file -> the current frame, scaled down to
+// frame_width (the kernel searches a smaller copy anyway), as grey pixels or a
+// JPEG (frame_format), sent to the kernel as a custom message with one binary buffer -> the kernel's reply
 // (boxes in the camera's pixels, labels, probabilities) drawn over the live
 // video. Event driven on both sides: a frame leaves when fewer than
 // max_in_flight are unanswered (and not before 1/max_fps has passed). Two in
@@ -10,6 +10,7 @@
 // on the last, without ever queueing more than one frame at the kernel.
 
 const NO_REPLY_MS = 10000;
+const STATS_EVERY_MS = 250;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -53,11 +54,27 @@ class FpsMeter {
   }
 }
 
+// "auto": grey pixels where the kernel is on this machine, a JPEG (a fifth of the bytes) across a network.
+function sendsGray(format) {
+  return format === "gray" || (format === "auto" && ["localhost", "127.0.0.1", "[::1]"].includes(location.hostname));
+}
+
+// The canvas as grey pixels, one byte each, row by row, weighted as OpenCV's RGB-to-grey conversion.
+function grayPixels(context, width, height) {
+  const rgba = context.getImageData(0, 0, width, height).data;
+  const gray = new Uint8Array(width * height);
+  for (let i = 0, j = 0; i < gray.length; i++, j += 4) {
+    gray[i] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+  }
+  return gray;
+}
+
 function drawDetections(canvas, video, reply, classes) {
   const width = video.clientWidth, height = video.clientHeight;
   const ratio = window.devicePixelRatio || 1;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
+  // resizing a canvas reallocates it: only when the video's size changed
+  if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
+  if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
@@ -119,7 +136,7 @@ function render({ model, el: root }) {
 
   let running = false, stream = null, nextId = 0, lastSent = 0, lastDrawn = -1, timer = null;
   const inFlight = new Map();  // id -> { sent, encoded, watchdog }: frames sent and not answered yet
-  let meter = new FpsMeter(), lastFpsSync = 0, means = {};
+  let meter = new FpsMeter(), lastFpsSync = 0, lastStats = 0, means = {};
 
   function say(text) { message.textContent = text; message.hidden = !text; }
   say("");
@@ -150,7 +167,8 @@ function render({ model, el: root }) {
     const scale = Math.min(1, (model.get("frame_width") || width) / width);
     grab.width = Math.max(1, Math.round(width * scale));
     grab.height = Math.max(1, Math.round(height * scale));
-    grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+    const context = grab.getContext("2d", { willReadFrequently: true });
+    context.drawImage(video, 0, 0, grab.width, grab.height);
     const id = nextId++;
     const frame = { sent: performance.now(), encoded: 0, watchdog: null };
     lastSent = frame.sent;
@@ -160,14 +178,21 @@ function render({ model, el: root }) {
       schedule();
     }, NO_REPLY_MS);
     inFlight.set(id, frame);
-    grab.toBlob(async (blob) => {
-      if (!running || !inFlight.has(id)) return;
-      if (!blob) { forget(id); schedule(); return; }  // the encoder failed: try the next frame
-      const buffer = await blob.arrayBuffer();
+    // width and height: the camera's own size, in whose pixels the kernel answers
+    const message = { type: "frame", id, view, width, height };
+    if (sendsGray(model.get("frame_format"))) {
+      const pixels = grayPixels(context, grab.width, grab.height);
       frame.encoded = performance.now();
-      // width and height: the camera's own size, in whose pixels the kernel answers
-      model.send({ type: "frame", id, view, width, height }, undefined, [buffer]);
-    }, "image/jpeg", model.get("jpeg_quality"));
+      model.send({ ...message, shape: [grab.height, grab.width] }, undefined, [pixels.buffer]);
+    } else {
+      grab.toBlob(async (blob) => {
+        if (!running || !inFlight.has(id)) return;
+        if (!blob) { forget(id); schedule(); return; }  // the encoder failed: try the next frame
+        const buffer = await blob.arrayBuffer();
+        frame.encoded = performance.now();
+        model.send(message, undefined, [buffer]);
+      }, "image/jpeg", model.get("jpeg_quality"));
+    }
     schedule();  // a second frame may leave while this one is in flight
   }
 
@@ -193,12 +218,15 @@ function render({ model, el: root }) {
       transportMs: means.transportMs.add(roundTrip - encodeMs - kernelMs),
       drawMs: means.drawMs.add(drawMs),
     };
-    stats.textContent = `${fps.toFixed(1)} fps · round trip ${times.roundTrip.toFixed(0)} ms · kernel frames ${msg.frames}`;
-    stats.title = `per frame, mean of the last 30: encoding ${times.encodeMs.toFixed(1)} ms, `
-      + `kernel ${times.kernelMs.toFixed(1)} ms, transport and waiting ${times.transportMs.toFixed(1)} ms, `
-      + `drawing ${times.drawMs.toFixed(1)} ms`;
-    Object.assign(stats.dataset, { fps: fps.toFixed(2), frames: String(msg.frames), inFlight: String(inFlight.size) });
-    for (const [name, value] of Object.entries(times)) stats.dataset[name] = value.toFixed(1);
+    if (now - lastStats > STATS_EVERY_MS) {  // the page's layout is redone on each change: a few times a second
+      lastStats = now;
+      stats.textContent = `${fps.toFixed(1)} fps · round trip ${times.roundTrip.toFixed(0)} ms · kernel frames ${msg.frames}`;
+      stats.title = `per frame, mean of the last 30: encoding ${times.encodeMs.toFixed(1)} ms, `
+        + `kernel ${times.kernelMs.toFixed(1)} ms, transport and waiting ${times.transportMs.toFixed(1)} ms, `
+        + `drawing ${times.drawMs.toFixed(1)} ms`;
+      Object.assign(stats.dataset, { fps: fps.toFixed(2), frames: String(msg.frames), inFlight: String(inFlight.size) });
+      for (const [name, value] of Object.entries(times)) stats.dataset[name] = value.toFixed(1);
+    }
     if (now - lastFpsSync > 1000) {
       lastFpsSync = now;
       model.set("fps", fps);

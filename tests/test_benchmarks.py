@@ -41,4 +41,5 @@ def test_the_realtime_benchmark_sets_the_former_pipeline_beside_the_new_one():
     bench = _load("realtime_speed")
     former = Pipeline(classify.load_classifier(classify.SHIPPED_ONNX).model, release="csv", **bench.FORMER)
     assert (former.detector.min_size, former.detector.min_neighbors, former.search_moving) == (80, 5, False)
+    assert not former.detector.dense_retry
     assert bench.GOAL_SMALL_FACES_FPS == 60

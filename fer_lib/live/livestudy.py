@@ -47,7 +47,7 @@ class StudyFaces:
 
 def frontal(faces: np.ndarray) -> np.ndarray:
     """Which 48x48 faces the paper's cascade finds once each, enlarged in a flat grey frame."""
-    reference = FaceDetector(min_size=80, min_neighbors=5)
+    reference = FaceDetector(min_size=80, min_neighbors=5, dense_retry=False)
     return np.array([len(reference.detect(frame_around(f, REFERENCE_SCALE))) == 1 for f in faces], dtype=bool)
 
 

@@ -144,7 +144,8 @@ class Pipeline:
     searches only around what moved since the last search and around the
     faces found then (a new face always moves into view), for faces of about
     their size where only found faces moved (see ``_find``); False searches
-    the whole of every frame. ``detector`` replaces the Haar cascade with any
+    the whole of every frame. ``dense_retry`` searches again, more densely,
+    where the cascade found nothing (``detect.FaceDetector``). ``detector`` replaces the Haar cascade with any
     object of the same ``detect`` method (``blazeface.BlazeFaceDetector``).
     ``exposure`` moves a crop's grey values linearly to the training images'
     mean and spread, for a model of the release that is not equalized (an
@@ -164,11 +165,12 @@ class Pipeline:
         min_face_size: int = MIN_FACE_SIZE,
         smoothing: float = 0.0,
         search_moving: bool = True,
+        dense_retry: bool = True,
         detector: Detector | None = None,
         exposure: bool = False,
     ) -> None:
         self.classifier = FaceClassifier(model, release=release, classes=classes)
-        self.detector = detector or FaceDetector(scale_factor, min_neighbors, min_face_size)
+        self.detector = detector or FaceDetector(scale_factor, min_neighbors, min_face_size, dense_retry=dense_retry)
         self.search_moving = search_moving
         self.exposure = TRAINING_EXPOSURE if exposure and not self.classifier.equalize else None
         self.gate = None if motion_threshold is None else MotionGate(motion_threshold, motion_area)

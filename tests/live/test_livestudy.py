@@ -34,6 +34,22 @@ def test_a_face_48_px_wide_is_found_by_default_and_was_not_before(model, face48,
     assert len(FaceDetector(min_size=80, min_neighbors=5).detect(scene.frame)) == 0
 
 
+def test_the_second_denser_search_finds_small_faces_the_first_misses(face48, iou, monkeypatch):
+    """At 150 cm (52 px) in side light, the search on the shrunk copy misses about half the faces."""
+    one, two = FaceDetector(dense_retry=False), FaceDetector()
+    frames = [scenes.render([face48], 150, "side", scenes.scene_rng(seed, 150)) for seed in range(20)]
+    assert sum(len(one.detect(s.frame)) > 0 for s in frames) <= 15
+    for scene in frames:
+        found = two.detect(scene.frame)
+        assert len(found) == 1 and iou(found[0], scene.boxes[0]) > 0.5
+    searches = []
+    search = two._search
+    monkeypatch.setattr(two, "_search", lambda *a, **k: searches.append(k.get("dense", False)) or search(*a, **k))
+    near = scenes.render([face48], 60, "bright", scenes.scene_rng(0, 60))
+    assert len(two.detect(near.frame)) == 1 and searches == [False]  # a face found: no second search
+    assert len(two.detect(near.empty)) == 0 and searches[1:] == [False, True]
+
+
 def test_the_search_limited_to_what_moved_finds_what_the_whole_frame_search_finds(model, face48, iou):
     scene = scenes.render([face48] * 2, 90, "bright", scenes.scene_rng(1))
     pipeline, whole = Pipeline(model, release="csv"), Pipeline(model, release="csv", search_moving=False)

@@ -63,6 +63,17 @@ def glue_all(values: Mapping[str, object], prefix: str = "") -> None:
         glue(prefix + key, value)
 
 
+def glue_study_headline(root: str | os.PathLike | None = None) -> None:
+    """The controlled study's answer (``study.headline``) under ``study_<key>``, signed where it is an
+    effect, for the pages that quote it beside the paper runs (the introduction, the discussion)."""
+    from fer_lib import study
+
+    table = study.run_table(study.load_study(root or repository_root()))
+    signed = ("_best", "_low", "_high", "_gap")
+    glue_all({f"study_{key}": fmt(value, "+.1f" if key.endswith(signed) else ".1f") if isinstance(value, float)
+              else value for key, value in study.headline(table).items()})
+
+
 # --- The runs a chapter reads -------------------------------------------------------------
 def read_runs(root: str | os.PathLike) -> dict[str, runs.Run]:
     """Both models' runs under ``root`` (``model_a/``, ``model_b/``), each checked to hold the

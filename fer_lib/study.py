@@ -229,6 +229,23 @@ def effects(table, metric: str = "best_val", *, n_boot: int = 10_000, seed: int 
     return pd.DataFrame(rows).set_index("effect")
 
 
+def headline(table, *, n_boot: int = 10_000) -> dict[str, float | int]:
+    """The study's answer in the numbers the introduction and discussion quote: runs complete of those
+    planned; the effects of batch normalization and of dropout on the best validation accuracy, with
+    their 95% intervals, and on the last epoch's train-validation gap; the range of Model B's cell's
+    best validation accuracy over its complete seeds. NaN where the runs are not there yet."""
+    best, gap = effects(table, "best_val", n_boot=n_boot), effects(table, "gap", n_boot=n_boot)
+    done = table[table["complete"].astype(bool)]
+    model_b = done.loc[done["cell"] == "both", "best_val"]
+    numbers: dict[str, float | int] = {"complete": len(done), "planned": len(plan()),
+                                       "b_seeds": len(model_b), "b_best_min": float(model_b.min()),
+                                       "b_best_max": float(model_b.max())}
+    for key, name in (("bn", "batch normalization"), ("dropout", "dropout")):
+        numbers |= {f"{key}_best": best.loc[name, "estimate"], f"{key}_best_low": best.loc[name, "low"],
+                    f"{key}_best_high": best.loc[name, "high"], f"{key}_gap": gap.loc[name, "estimate"]}
+    return numbers
+
+
 def paired_tests(study: dict[tuple[str, int], runs.Run], pairs=PAIRS, split: str = "test", at: str = "best"):
     """McNemar's test on ``split`` for each pair of cells, seed by seed (the runs of one seed
     share initial data order and so are paired; each run's model chosen at its ``at`` epoch)."""

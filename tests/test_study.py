@@ -134,6 +134,15 @@ def test_effects_recover_the_built_in_contrasts(factorial):
     assert effects.loc["batch normalization", "low"] > 0 and effects.loc["interaction", "low"] < 0
 
 
+def test_headline_quotes_the_effects_and_model_b_range(factorial):
+    numbers = study.headline(study.run_table(factorial), n_boot=500)
+    assert numbers["complete"] == 12 and numbers["planned"] == len(study.plan()) and numbers["b_seeds"] == 3
+    assert numbers["bn_best"] == pytest.approx(4.0) and numbers["dropout_best"] == pytest.approx(2.0)
+    assert numbers["bn_best_low"] <= 4.0 <= numbers["bn_best_high"]
+    assert (numbers["b_best_min"], numbers["b_best_max"]) == (pytest.approx(65.7), pytest.approx(66.3))
+    assert numbers["bn_gap"] == pytest.approx(-4.0) and numbers["dropout_gap"] == pytest.approx(-2.0)  # same training
+
+
 def test_paired_tests_pair_runs_of_the_same_seed(factorial):
     tests = study.paired_tests(factorial)
     none_both = tests[(tests["first"] == "none") & (tests["second"] == "both")]
@@ -177,5 +186,6 @@ def test_a_study_not_started_reads_as_pending(tmp_path):
     cells = study.cell_table(table)
     assert (cells["seeds"] == 0).all() and cells["best_val_mean"].isna().all()
     assert study.effects(table)["estimate"].isna().all()
+    assert np.isnan(study.headline(table, n_boot=100)["bn_best"])
     assert study.paired_tests(empty).empty and study.mean_curves(empty) == {}
     assert set(study.hypotheses(empty)["verdict"]) == {study.PENDING}

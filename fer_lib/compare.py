@@ -410,19 +410,44 @@ def _simulated_live(accuracy: float) -> Measured:
     return Measured(accuracy, f"{accuracy:.1f}% (simulated)", verdict(accuracy, theirs), direction(accuracy, theirs))
 
 
-def claims(runs: Runs, param_counts: Mapping[str, int], simulated_live: float | None = None) -> pd.DataFrame:
+def claims(runs: Runs, param_counts: Mapping[str, int], simulated_live: float | None = None,
+           study: Mapping[str, float | int] | None = None) -> pd.DataFrame:
     """The claims table: each claim, the paper's value and ours, which way they differ, the
     verdict and what we measured; indexed by the claim's key. ``simulated_live``: the live
     test's accuracy in chapter 8's simulated webcam (``livestudy.simulated_live_accuracy``);
-    without it that claim stays "not testable"."""
+    without it that claim stays "not testable". ``study``: the controlled study's numbers
+    (``study.headline``), which add a column of multi-seed evidence to the claims it bears on;
+    the verdicts stay those of the paper runs, which follow the paper's protocol to its epochs."""
     rows = {}
+    evidence = study_evidence(study) if study is not None else {}
     for c in CLAIMS:
         m = c.measure(runs, param_counts)
         if c.key == "live_best" and simulated_live is not None:
             m = _simulated_live(simulated_live)
         rows[c.key] = {"claim": c.claim, "where": c.where, "paper": c.paper, "ours": m.shown,
                        "direction": m.direction or "—", "verdict": m.verdict, "what we measured": c.check}
+        if study is not None:
+            rows[c.key][STUDY_COLUMN] = evidence.get(c.key, "—")
     return pd.DataFrame(rows).T.rename_axis("key")
+
+
+STUDY_COLUMN = "over seeds (chapter 6)"
+
+
+def study_evidence(numbers: Mapping[str, float | int]) -> dict[str, str]:
+    """What the controlled study says of the claims it bears on, as table text (``study.headline``'s keys)."""
+    def signed(key: str) -> str:
+        return f"{numbers[key]:+.1f} ({numbers[key + '_low']:+.1f} to {numbers[key + '_high']:+.1f})"
+
+    if not numbers["b_seeds"]:
+        return {}
+    seeds = f"{numbers['b_seeds']} seed{'s' if numbers['b_seeds'] != 1 else ''}"
+    return {
+        "b_final_val": f"Model B's cell: best {numbers['b_best_min']:.1f}-{numbers['b_best_max']:.1f}% over {seeds}",
+        "b_no_overfitting": f"Model B's cell: gap {numbers['b_gap_mean']:.1f} pts at the last epoch, mean over {seeds}",
+        "bn_dropout_help": f"best validation: BN {signed('bn_best')}, dropout {signed('dropout_best')} pts; "
+                           f"gap: BN {numbers['bn_gap']:+.1f}, dropout {numbers['dropout_gap']:+.1f} pts",
+    }
 
 
 def verdict_counts(table: pd.DataFrame) -> dict[str, int]:

@@ -41,6 +41,23 @@ def test_the_live_claim_takes_the_simulated_number_when_given():
     assert close.loc["live_best", "verdict"] == "reproduced"
 
 
+def test_the_study_adds_its_evidence_to_the_claims_it_bears_on():
+    runs = {"A": run("A", 3, 100), "B": run("B", 3, 200)}
+    assert compare.STUDY_COLUMN not in compare.claims(runs, PARAMS).columns
+    numbers = {"complete": 14, "planned": 18, "b_seeds": 2, "b_best_min": 70.6, "b_best_max": 70.8, "b_gap_mean": 21.8,
+               "bn_best": 1.7, "bn_best_low": 1.1, "bn_best_high": 2.2, "bn_gap": 8.5,
+               "dropout_best": 2.4, "dropout_best_low": 1.8, "dropout_best_high": 2.9, "dropout_gap": -21.1}
+    claims = compare.claims(runs, PARAMS, study=numbers)
+    column = claims[compare.STUDY_COLUMN]
+    assert column["b_final_val"] == "Model B's cell: best 70.6-70.8% over 2 seeds"
+    assert "gap 21.8 pts" in column["b_no_overfitting"]
+    assert "BN +1.7 (+1.1 to +2.2)" in column["bn_dropout_help"] and "dropout -21.1" in column["bn_dropout_help"]
+    assert (column.drop(["b_final_val", "b_no_overfitting", "bn_dropout_help"]) == "—").all()
+    assert (claims["verdict"] == compare.claims(runs, PARAMS)["verdict"]).all()  # verdicts stay the paper runs'
+    none_yet = compare.claims(runs, PARAMS, study={**numbers, "b_seeds": 0})
+    assert (none_yet[compare.STUDY_COLUMN] == "—").all()
+
+
 def test_claims_of_finished_runs():
     a = run("A", 100, 100, train_acc=0.95, val_acc=0.30)  # overfits, and B (half-way at epoch 100) beats it
     b = run("B", 200, 200, train_acc=0.648, val_acc=0.633, val_loss_rises=True)  # the paper's final numbers

@@ -140,6 +140,7 @@ def test_headline_quotes_the_effects_and_model_b_range(factorial):
     assert numbers["bn_best"] == pytest.approx(4.0) and numbers["dropout_best"] == pytest.approx(2.0)
     assert numbers["bn_best_low"] <= 4.0 <= numbers["bn_best_high"]
     assert (numbers["b_best_min"], numbers["b_best_max"]) == (pytest.approx(65.7), pytest.approx(66.3))
+    assert numbers["b_gap_mean"] == pytest.approx(95.0 - 64.0)
     assert numbers["bn_gap"] == pytest.approx(-4.0) and numbers["dropout_gap"] == pytest.approx(-2.0)  # same training
 
 

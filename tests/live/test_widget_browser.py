@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import widget_ceiling
+import widget_notebooks
 from skimage import data as skdata
 
 from fer_lib import paper
@@ -109,7 +109,7 @@ FRONTENDS = {
 @pytest.fixture(scope="module")
 def jupyter(request, tmp_path_factory, chromium):
     """A Jupyter front end (the test's parameter names it) on localhost, serving a copy of the notebook (running
-    it must not touch the repository's) and the ceiling's notebook; yields a function that gives a notebook's
+    it must not touch the repository's) and ``widget_notebooks``; yields a function that gives a notebook's
     URL (the real-time chapter's by default) and the front end."""
     frontend = FRONTENDS[request.param]
     home = tmp_path_factory.mktemp(request.param)
@@ -142,7 +142,7 @@ def jupyter(request, tmp_path_factory, chromium):
                 time.sleep(0.5)
         else:
             pytest.fail(f"{frontend.module} did not answer within 60 s")
-        widget_ceiling.write_notebook(root / widget_ceiling.NOTEBOOK)
+        widget_notebooks.write_notebooks(root)
 
         def url(name: str = NOTEBOOK.name) -> str:
             path = frontend.path.format(name=name)
@@ -256,8 +256,8 @@ def test_live_camera(chromium, jupyter, tmp_path, artifacts):
     camera = write_y4m(tmp_path / "camera.y4m", astronaut_clip())
     frontend = jupyter[1].module
     measured = stream(chromium, jupyter, camera, artifacts, f"webcam_{frontend}")
-    ceiling = stream(chromium, jupyter, camera, artifacts, f"ceiling_{frontend}", widget_ceiling.NOTEBOOK)
-    assert ceiling["labels"] == widget_ceiling.LABEL
+    ceiling = stream(chromium, jupyter, camera, artifacts, f"ceiling_{frontend}", widget_notebooks.CEILING)
+    assert ceiling["labels"] == widget_notebooks.LABEL
     report = {**measured, "ceiling": ceiling,
               "share_of_ceiling": round(measured["kernel_frames_per_s"] / ceiling["kernel_frames_per_s"], 3)}
     (artifacts / f"webcam_fps_{frontend}.json").write_text(json.dumps(report, indent=1))
@@ -267,6 +267,8 @@ def test_live_camera(chromium, jupyter, tmp_path, artifacts):
 
 @pytest.mark.parametrize("jupyter", ["jupyterlab"], indirect=True)
 def test_refused_camera_falls_back_to_a_video_file(chromium, jupyter, tmp_path, artifacts):
+    """Where the camera is refused, a video file plays instead; the widget here sends JPEGs, as a page across
+    a network (Colab) does, so the browser's JPEG path is drawn from end to end too."""
     from playwright.sync_api import sync_playwright
 
     video = write_webm(tmp_path / "recording.webm", astronaut_clip(30))
@@ -274,7 +276,7 @@ def test_refused_camera_falls_back_to_a_video_file(chromium, jupyter, tmp_path, 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium), args=flags, headless=True)
         try:
-            page = open_and_run_notebook(browser, jupyter, artifacts, "refused")
+            page = open_and_run_notebook(browser, jupyter, artifacts, "refused", widget_notebooks.JPEG)
             page.click(".fer-webcam-start")
             page.wait_for_selector(".fer-webcam[data-camera='unavailable']", timeout=30_000)
             message = page.inner_text(".fer-webcam-message")

@@ -152,12 +152,11 @@ def widget_kernel(pipeline: Pipeline, frames: list[np.ndarray]) -> None:
     height, width = frames[0].shape[:2]
     for sent in (widget.frame_width, width):
         size = (sent, round(height * sent / width))
-        grays = [cv2.cvtColor(cv2.resize(f, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY) for f in frames]
+        small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+        quality = [cv2.IMWRITE_JPEG_QUALITY, round(100 * widget.jpeg_quality)]
         messages = {
-            "grey pixels": [(g.tobytes(), list(g.shape)) for g in grays],
-            "JPEG": [(cv2.imencode(".jpg", cv2.resize(f, size, interpolation=cv2.INTER_AREA),
-                                   [cv2.IMWRITE_JPEG_QUALITY, round(100 * widget.jpeg_quality)])[1].tobytes(), None)
-                     for f in frames],
+            "grey pixels": [(g.tobytes(), list(g.shape)) for g in (cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in small)],
+            "JPEG": [(cv2.imencode(".jpg", f, quality)[1].tobytes(), None) for f in small],
         }
         for name, sent_frames in messages.items():
             pipeline.reset()

@@ -236,11 +236,11 @@ def headline(table, *, n_boot: int = 10_000) -> dict[str, float | int]:
     best validation accuracy over its complete seeds, and its mean gap. NaN where the runs are not there yet."""
     best, gap = effects(table, "best_val", n_boot=n_boot), effects(table, "gap", n_boot=n_boot)
     done = table[table["complete"].astype(bool)]
-    model_b = done.loc[done["cell"] == "both", "best_val"]
-    numbers: dict[str, float | int] = {"complete": len(done), "planned": len(plan()),
-                                       "b_seeds": len(model_b), "b_best_min": float(model_b.min()),
-                                       "b_best_max": float(model_b.max()),
-                                       "b_gap_mean": float(done.loc[done["cell"] == "both", "gap"].mean())}
+    model_b = done[done["cell"] == "both"]
+    numbers: dict[str, float | int] = {"complete": len(done), "planned": len(plan()), "b_seeds": len(model_b),
+                                       "b_best_min": float(model_b["best_val"].min()),
+                                       "b_best_max": float(model_b["best_val"].max()),
+                                       "b_gap_mean": float(model_b["gap"].mean())}
     for key, name in (("bn", "batch normalization"), ("dropout", "dropout")):
         numbers |= {f"{key}_best": best.loc[name, "estimate"], f"{key}_best_low": best.loc[name, "low"],
                     f"{key}_best_high": best.loc[name, "high"], f"{key}_gap": gap.loc[name, "estimate"]}

@@ -150,7 +150,7 @@ class FaceDetector:
         if min(small.shape) < window:
             return np.zeros((0, 4), dtype=int)
         found = self._cascade.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors + dense, minSize=(window, window)
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors + int(dense), minSize=(window, window)
         )
         if len(found) == 0:
             return np.zeros((0, 4), dtype=int)

@@ -145,8 +145,9 @@ class Pipeline:
     faces found then (a new face always moves into view), for faces of about
     their size where only found faces moved (see ``_find``); False searches
     the whole of every frame. ``dense_retry`` searches again, more densely,
-    where the cascade found nothing (``detect.FaceDetector``). ``detector`` replaces the Haar cascade with any
-    object of the same ``detect`` method (``blazeface.BlazeFaceDetector``).
+    where the cascade found nothing (``detect.FaceDetector``). ``detector``
+    replaces the Haar cascade with any object of the same ``detect`` method
+    (``blazeface.BlazeFaceDetector``).
     ``exposure`` moves a crop's grey values linearly to the training images'
     mean and spread, for a model of the release that is not equalized (an
     equalized release's crops are equalized, which normalizes them already).

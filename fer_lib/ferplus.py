@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_lib.data import RELEASE_CSV, RELEASE_FOLDER, DataNotFoundError
+from fer_lib.data import DataNotFoundError
+from fer_lib.fer2013 import RELEASE_CSV, RELEASE_FOLDER
 from fer_lib.paths import cache_dir, shared_dir
 
 #: FER+'s vote columns (Barsoum et al., 2016), ten taggers per image.

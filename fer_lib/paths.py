@@ -1,4 +1,4 @@
-"""Where things live: the checkout, the user cache, the shared data beside it, the shipped weights.
+"""Where things live: the checkout, the user cache, the shared data beside it, the runs, the shipped weights.
 
 A module without dependencies, so that every layer (the data, the models, the live
 application without TensorFlow) finds the same places.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: Where run folders go, from the working folder: results/<profile>/model_<a|b>, results/study/<cell>/seed<k>.
+RESULTS_DIR = "results"
 #: The model files the package ships (Model B as Keras and ONNX, with their metadata).
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

@@ -181,7 +181,7 @@ def face_crop(frame: np.ndarray, boxes: np.ndarray, crops: np.ndarray, reference
 
 @styled
 def architecture_diagram(tables: Mapping[str, pd.DataFrame]) -> Figure:
-    """Models side by side as stacks of layers (from ``compare.architecture_table``)."""
+    """Models side by side as stacks of layers (from ``models.architecture_table``)."""
     colors = {"Conv2D": "#9ecae1", "BatchNormalization": "#fdae6b", "Activation": "#c7e9c0",
               "MaxPooling2D": "#dadaeb", "Dropout": "#fcbba1", "Dense": "#6baed6", "Flatten": "#e0e0e0",
               "Rescaling": "#f0f0f0"}
@@ -401,7 +401,8 @@ def table(frame: pd.DataFrame, caption: str | None = None, precision: int = 1,
 
 
 VERDICT_COLORS = {"reproduced": "#c8e6c9", "partly": "#fff9c4", "not reproduced": "#ffcdd2",
-                  "pending": "#eeeeee", "not testable": "#e1f5fe", "by construction": "#e0e0e0"}
+                  "pending": "#eeeeee", "not testable": "#e1f5fe", "not testable by simulation alone": "#e1f5fe",
+                  "by construction": "#e0e0e0"}
 
 
 def claims_table(claims: pd.DataFrame, caption: str | None = None):

@@ -39,6 +39,17 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+#: the x86 features that make bfloat16 matrix arithmetic native; without them it is emulated
+BF16_FEATURES = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16_features() -> list[str]:
+    """The processor's native bfloat16 features (empty: bf16 is emulated, or this is not x86)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return []
+    return sorted(set(BF16_FEATURES) & cpu_flags())
+
+
 def run_outputs() -> tuple[str, ...]:
     """The folders, from the repository root, that runs write into: their results and the
     shipped weights.
@@ -46,9 +57,7 @@ def run_outputs() -> tuple[str, ...]:
     They are tracked (the paper run is committed as it goes), so a resumed run always finds
     them changed; only changes elsewhere make the code it runs differ from the commit.
     """
-    from fer_lib import paths, runs
-
-    return runs.RESULTS_DIR, paths.WEIGHTS_DIR.relative_to(paths.repository_root()).as_posix()
+    return paths.RESULTS_DIR, paths.WEIGHTS_DIR.relative_to(paths.repository_root()).as_posix()
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -91,6 +100,7 @@ def environment() -> dict:
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "numpy": np.__version__,
+        "native_bf16": native_bf16_features(),
         "git_commit": git_commit(),
         **_backend_versions(keras.backend.backend()),
     }
@@ -124,5 +134,5 @@ def software_text(env: dict) -> str:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 

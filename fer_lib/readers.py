@@ -1,4 +1,5 @@
-"""Reading the two public releases of FER-2013 into one :class:`fer_lib.data.FER2013`.
+"""Reading the two public releases of FER-2013 into one :class:`fer_lib.fer2013.FER2013`, and checking
+their files against the ``SHA256SUMS`` beside them.
 
 Every malformed row, image or folder is either raised at once, naming the file
 and row and what is wrong, or (``on_error="skip"``) collected in
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,23 +23,75 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from fer_lib.data import (
+from fer_lib.fer2013 import (
     FER2013,
     FER_CLASSES,
     IMAGE_SIZE,
-    IMAGE_SUFFIXES,
     N_PIXELS,
     OFFICIAL_TOTAL,
-    ON_ERROR,
     RELEASE_CSV,
     RELEASE_FOLDER,
     USAGES,
     DataError,
     Skipped,
-    check_digests,
-    read_checksums,
-    sha256_hex,
 )
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+ON_ERROR = ("raise", "skip")
+
+
+class ChecksumError(DataError):
+    """Files that do not match their ``SHA256SUMS`` entry."""
+
+
+# --- Integrity ----------------------------------------------------------------
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_checksums(folder: Path) -> dict[str, str]:
+    """``SHA256SUMS`` in ``folder`` as {relative path: hex digest}; empty if absent."""
+    sums_file = folder / "SHA256SUMS"
+    if not sums_file.is_file():
+        return {}
+    sums = {}
+    for lineno, line in enumerate(sums_file.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line.strip())
+        if match is None:
+            raise DataError(f"{sums_file}: line {lineno} is not '<sha256>  <file>'")
+        sums[match.group(2)] = match.group(1).lower()
+    return sums
+
+
+def check_digests(folder: Path, expected: dict[str, str], actual: dict[str, str]) -> None:
+    """Raise one ChecksumError naming every listed file that is missing or differs."""
+    bad = []
+    for name, digest in sorted(expected.items()):
+        if name not in actual:
+            bad.append(f"  {name}: listed in SHA256SUMS but missing")
+        elif actual[name] != digest:
+            bad.append(f"  {name}: sha256 {actual[name][:16]}... expected {digest[:16]}...")
+    if bad:
+        raise ChecksumError(f"{folder / 'SHA256SUMS'}: {len(bad)} file(s) do not match:\n" + "\n".join(bad))
+
+
+def verify_checksums(source: str | os.PathLike, progress: bool = True) -> int:
+    """Check a release against the ``SHA256SUMS`` beside it; returns the number
+    of files checked (0 where there is no such file)."""
+    source = Path(source)
+    folder = source.parent if source.is_file() else source
+    expected = read_checksums(folder)
+    if source.is_file():
+        expected = {k: v for k, v in expected.items() if k == source.name}
+    actual = {}
+    for name in tqdm(sorted(expected), desc="verify", unit="file", disable=not progress or len(expected) < 100):
+        path = folder / name
+        if path.is_file():
+            actual[name] = sha256_hex(path.read_bytes())
+    check_digests(folder, expected, actual)
+    return len(expected)
 
 
 # --- Errors, collected or raised ----------------------------------------------

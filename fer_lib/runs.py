@@ -13,19 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_lib import data as fer_data
-from fer_lib import paper, provenance
-from fer_lib.train import (
-    CHECKPOINT,
-    FINAL_MODEL,
-    HISTORY_COLUMNS,
-    PREDICTIONS,
-    TrainConfig,
-    config_from_manifest,
-    save_final,
-)
-
-RESULTS_DIR = "results"  # run folders go below it: results/<profile>/model_<a|b>, results/study/<cell>/seed<k>
+from fer_lib import fer2013, paper, provenance
+from fer_lib.checkpoints import CHECKPOINT, FINAL_MODEL, save_final
+from fer_lib.paths import RESULTS_DIR
+from fer_lib.train import HISTORY_COLUMNS, PREDICTIONS, TrainConfig, config_from_manifest
 
 
 def run_folder(profile: str, model: str) -> Path:
@@ -180,7 +171,7 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
         "input_shape": list(models.INPUT_SHAPE),
         "input": "raw grey values 0-255, float32, shape (n, 48, 48, 1)",
         "release": manifest["data"]["release"],
-        "histogram_equalized_input": manifest["data"]["release"] == fer_data.RELEASE_FOLDER,
+        "histogram_equalized_input": manifest["data"]["release"] == fer2013.RELEASE_FOLDER,
         "epochs_trained": int(last["epoch"]),
         "epochs_planned": manifest["config"]["epochs"],
         "complete": int(last["epoch"]) == manifest["config"]["epochs"],

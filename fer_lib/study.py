@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lib import compare, paper, provenance, runs, stats, train
+from fer_lib import compare, evaluate, paper, paths, provenance, runs, stats, train
 
-STUDY_DIR = Path(runs.RESULTS_DIR) / "study"
+STUDY_DIR = Path(paths.RESULTS_DIR) / "study"
 SEEDS = (0, 1, 2)  # the seeds the book's study reports
 PROFILE = "study"
 
@@ -106,9 +106,10 @@ def plan(n_seeds: int = len(SEEDS)) -> list[PlannedRun]:
 
 
 def run(planned: PlannedRun, data=None, *, root: str | os.PathLike = ".", progress: bool = True,
-        stop_after: int | None = None) -> list[dict]:
+        stop_after: int | None = None, allow_emulated: bool = False) -> list[dict]:
     """Train (or resume, or leave alone if finished) one run of the study."""
-    return train.fit(planned.config(), Path(root) / planned.out, data, progress=progress, stop_after=stop_after)
+    return train.fit(planned.config(), Path(root) / planned.out, data, progress=progress, stop_after=stop_after,
+                     allow_emulated=allow_emulated)
 
 
 def design():
@@ -120,6 +121,34 @@ def design():
     return pd.DataFrame(rows).set_index("cell")
 
 
+#: How the pages name a precision.
+PRECISION_NAMES = {"bf16": "bfloat16", "fp32": "float32"}
+
+
+def protocol_changes() -> dict[str, dict[str, object]]:
+    """Every setting in which the study's runs of the paper's two models (cells ``none`` and ``both``)
+    differ from the paper runs' (``train.profile("paper")``): field -> {"study": ours, "A": the paper
+    run's for Model A, "B": for Model B}."""
+    import dataclasses
+
+    changes: dict[str, dict[str, object]] = {}
+    for model, cell_name in (("A", "none"), ("B", "both")):
+        ours = dataclasses.asdict(cell(cell_name).config(0))
+        theirs = dataclasses.asdict(train.profile("paper", model.lower(), seed=0))
+        for field in ours:
+            if field != "profile" and ours[field] != theirs[field]:
+                changes.setdefault(field, {"study": ours[field]})[model] = theirs[field]
+    return changes
+
+
+def protocol_differences() -> dict[str, int | str]:
+    """``protocol_changes`` as the pages quote it: the study's epochs and precision beside the paper runs'."""
+    changes = protocol_changes()
+    return {"epochs": changes["epochs"]["study"], "paper_epochs_a": changes["epochs"]["A"],
+            "paper_epochs_b": changes["epochs"]["B"], "precision": PRECISION_NAMES[changes["precision"]["study"]],
+            "paper_precision": PRECISION_NAMES[changes["precision"]["B"]]}
+
+
 # --- Reading the study's runs --------------------------------------------------------------
 #: A measured value "matches" a paper's value within this many percentage points: the claims
 #: table's threshold for "reproduced", so that one number decides both.
@@ -129,11 +158,14 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("none", "both"), ("none", "bn"), ("none", "dropout"), ("bn", "both"), ("dropout", "both"),
     ("both", "both_d05"), ("both", "both_half"),
 )
-#: The 2x2 design's contrasts: main effects average over the other switch's two levels.
+#: The 2x2 design's contrasts: main effects average over the other switch's two levels; the last is
+#: the paper's own comparison, Model B's cell against Model A's (both switches at once).
+BOTH = "both (Model B) vs neither (Model A)"
 CONTRASTS: dict[str, dict[str, float]] = {
     "batch normalization": {"bn": 0.5, "both": 0.5, "none": -0.5, "dropout": -0.5},
     "dropout": {"dropout": 0.5, "both": 0.5, "none": -0.5, "bn": -0.5},
     "interaction": {"both": 1.0, "none": 1.0, "bn": -1.0, "dropout": -1.0},
+    BOTH: {"both": 1.0, "none": -1.0},
 }
 
 
@@ -164,9 +196,15 @@ def _accuracy(predictions, split: str, column: str) -> float:
     return 100 * float((rows[column] == rows["label"]).mean())
 
 
+def complete_runs(study: dict[tuple[str, int], runs.Run]) -> dict[tuple[str, int], runs.Run]:
+    """The runs that have finished every planned epoch: the only ones the study's numbers and curves use."""
+    return {key: run for key, run in study.items() if run.complete}
+
+
 def run_table(study: dict[tuple[str, int], runs.Run]):
     """One row per run, accuracies in percent: how far it is, its best and last epoch on
-    PrivateTest (validation), its train-validation gap, and PublicTest at both epochs."""
+    PrivateTest (validation), its train-validation gap (``evaluate.train_val_gap``: the mean over
+    the last ``evaluate.GAP_EPOCHS`` epochs; ``gap_best``: at the best epoch), and PublicTest at both epochs."""
     import pandas as pd
 
     rows = []
@@ -178,18 +216,18 @@ def run_table(study: dict[tuple[str, int], runs.Run]):
             best = h.loc[h["val_accuracy"].idxmax()]
             row.update(best_val=100 * best["val_accuracy"], best_epoch=int(best["epoch"]),
                        last_val=100 * h["val_accuracy"].iloc[-1], last_train=100 * h["accuracy"].iloc[-1],
-                       gap=100 * (h["accuracy"].iloc[-1] - h["val_accuracy"].iloc[-1]))
+                       gap=evaluate.train_val_gap(h), gap_best=evaluate.gap_at_best(h))
         if run.complete:
             predictions = runs.read_predictions(run.path)
             row.update(test_best=_accuracy(predictions, "test", "best"),
                        test_last=_accuracy(predictions, "test", "last"))
         rows.append(row)
     columns = ["cell", "seed", "epochs", "planned", "complete", "best_val", "best_epoch", "last_val", "last_train",
-               "gap", "test_best", "test_last"]
+               "gap", "gap_best", "test_best", "test_last"]
     return pd.DataFrame(rows, columns=columns)
 
 
-SUMMARY_METRICS = ("best_val", "best_epoch", "last_val", "last_train", "gap", "test_best", "test_last")
+SUMMARY_METRICS = ("best_val", "best_epoch", "last_val", "last_train", "gap", "gap_best", "test_best", "test_last")
 
 
 def cell_table(table):
@@ -209,42 +247,88 @@ def cell_table(table):
     return pd.DataFrame(rows).set_index("cell")
 
 
-def effects(table, metric: str = "best_val", *, n_boot: int = 10_000, seed: int = 0):
-    """Main effects of batch normalization and of dropout and their interaction on ``metric``,
-    from the complete runs of the 2x2 cells, with percentile-bootstrap 95% intervals over seeds."""
+def _complete(table):
+    return table[table["complete"].astype(bool)]  # (an empty column would select columns, not rows)
+
+
+def effects(table, metric: str = "best_val"):
+    """The effects of the 2x2 design (``CONTRASTS``) on ``metric``, from the complete runs, in points,
+    each with its 95% interval over seeds: Welch's t interval (``stats.contrast_interval``), which
+    lets every cell keep its own seed-to-seed variance. ``df``: its degrees of freedom; ``seeds``:
+    the fewest complete seeds of a cell it uses."""
     import pandas as pd
 
-    done = table[table["complete"].astype(bool)]  # (an empty column would select columns, not rows)
+    done = _complete(table)
     samples = {c: done.loc[done["cell"] == c, metric].to_numpy(dtype=float) for c in FACTORIAL}
-    rows = []
-    for name, weights in CONTRASTS.items():
-        def contrast(means, weights=weights):
-            return sum(w * means[c] for c, w in weights.items())
-
-        have_all = all(len(v) for v in samples.values())
-        estimate = contrast({c: v.mean() for c, v in samples.items()}) if have_all else float("nan")
-        low, high = stats.bootstrap_interval(samples, contrast, n_boot=n_boot, seed=seed)
-        rows.append({"effect": name, "estimate": estimate, "low": low, "high": high,
-                     "seeds": min(len(v) for v in samples.values())})
+    rows = [{"effect": name, **stats.contrast_interval(samples, weights)._asdict(),
+             "seeds": min(len(samples[c]) for c in weights)} for name, weights in CONTRASTS.items()]
     return pd.DataFrame(rows).set_index("effect")
 
 
-def headline(table, *, n_boot: int = 10_000) -> dict[str, float | int]:
-    """The study's answer in the numbers the introduction and discussion quote: runs complete of those
-    planned; the effects of batch normalization and of dropout on the best validation accuracy, with
-    their 95% intervals, and on the last epoch's train-validation gap; the range of Model B's cell's
-    best validation accuracy over its complete seeds, and its mean gap. NaN where the runs are not there yet."""
-    best, gap = effects(table, "best_val", n_boot=n_boot), effects(table, "gap", n_boot=n_boot)
-    done = table[table["complete"].astype(bool)]
+#: ``headline``'s effects: key -> the contrast it reads.
+HEADLINE_EFFECTS = {"b_vs_a": BOTH, "bn": "batch normalization", "dropout": "dropout"}
+
+
+def headline(table) -> dict[str, float | int]:
+    """The study's answer in the numbers the pages quote, each computed here once: runs complete of
+    those planned; the effects (``HEADLINE_EFFECTS``) on the best validation accuracy with their 95%
+    intervals (``<key>_best``, ``_low``, ``_high``) and on the train-validation gap (``<key>_gap``, the
+    mean over the last ``evaluate.GAP_EPOCHS`` epochs); the range of Model B's cell's best validation
+    accuracy over its complete seeds, and its gap with a 95% interval. NaN where the runs are not there yet."""
+    best, gap = effects(table, "best_val"), effects(table, "gap")
+    done = _complete(table)
     model_b = done[done["cell"] == "both"]
+    b_gap = stats.mean_interval(model_b["gap"].to_numpy(dtype=float))
     numbers: dict[str, float | int] = {"complete": len(done), "planned": len(plan()), "b_seeds": len(model_b),
                                        "b_best_min": float(model_b["best_val"].min()),
                                        "b_best_max": float(model_b["best_val"].max()),
-                                       "b_gap_mean": float(model_b["gap"].mean())}
-    for key, name in (("bn", "batch normalization"), ("dropout", "dropout")):
+                                       "b_gap": b_gap.estimate, "b_gap_low": b_gap.low, "b_gap_high": b_gap.high}
+    for key, name in HEADLINE_EFFECTS.items():
         numbers |= {f"{key}_best": best.loc[name, "estimate"], f"{key}_best_low": best.loc[name, "low"],
-                    f"{key}_best_high": best.loc[name, "high"], f"{key}_gap": gap.loc[name, "estimate"]}
+                    f"{key}_best_high": best.loc[name, "high"], f"{key}_gap": gap.loc[name, "estimate"],
+                    f"{key}_gap_low": gap.loc[name, "low"], f"{key}_gap_high": gap.loc[name, "high"]}
     return numbers
+
+
+def _with_interval(numbers: dict, key: str, spec: str = "+.1f") -> str:
+    return f"{numbers[key]:{spec}} ({numbers[key + '_low']:{spec}} to {numbers[key + '_high']:{spec}})"
+
+
+def _sure(low: float, high: float, claimed: str) -> bool | None:
+    """Whether a 95% interval lies wholly on the ``claimed`` side of zero ("above" or "below"): True,
+    wholly on the other side: False, across zero or not there yet: None."""
+    if np.isnan(low):
+        return None
+    above = low > 0 if claimed == "above" else high < 0
+    against = high <= 0 if claimed == "above" else low >= 0
+    return True if above else False if against else None
+
+
+def claims_evidence(numbers: dict[str, float | int]) -> dict[str, tuple[str, str | None]]:
+    """What the study says of the claims table's claims it bears on (``headline``'s numbers): the text
+    of its column, and its verdict where the seeds can give one (``compare.claims`` lets it decide where
+    it differs from the paper run's). "BN and dropout help": reproduced where the 95% intervals of
+    Model B's cell against Model A's put the gap below zero and the best validation accuracy above;
+    not where either lies wholly on the other side. "Model B does not overfit": not reproduced where the
+    interval of its cell's gap lies above ``compare.PARTLY_WITHIN`` points, reproduced where below.
+    Model B's final 63.3% is at 200 epochs, which the study does not run: text only."""
+    if not numbers["b_seeds"]:
+        return {}
+    seeds = f"{numbers['b_seeds']} seed{'s' if numbers['b_seeds'] != 1 else ''}"
+    gap = _sure(numbers["b_vs_a_gap_low"], numbers["b_vs_a_gap_high"], "below")
+    best = _sure(numbers["b_vs_a_best_low"], numbers["b_vs_a_best_high"], "above")
+    helps = "reproduced" if gap and best else "not reproduced" if False in (gap, best) else None
+    limit = compare.PARTLY_WITHIN
+    overfits = "not reproduced" if numbers["b_gap_low"] > limit else "reproduced" if numbers["b_gap_high"] <= limit \
+        else None  # (NaN compares False both ways: no verdict)
+    return {
+        "b_final_val": (f"Model B's cell after {cell('both').config(0).epochs} epochs: best "
+                        f"{numbers['b_best_min']:.1f}-{numbers['b_best_max']:.1f}% over {seeds}", None),
+        "b_no_overfitting": (f"Model B's cell: gap {_with_interval(numbers, 'b_gap', '.1f')} pts (mean of the "
+                             f"last {evaluate.GAP_EPOCHS} epochs; 95% interval over {seeds})", overfits),
+        "bn_dropout_help": (f"{BOTH}: best validation {_with_interval(numbers, 'b_vs_a_best')}, gap "
+                            f"{_with_interval(numbers, 'b_vs_a_gap')} pts (95% intervals over seeds)", helps),
+    }
 
 
 def paired_tests(study: dict[tuple[str, int], runs.Run], pairs=PAIRS, split: str = "test", at: str = "best"):
@@ -353,15 +437,77 @@ def _nearest(cell_name: str, target: tuple[float, float], train_curves, val_curv
     return epoch, target, (train_curve[epoch], val_curve[epoch])
 
 
+#: ``precision_check``'s decisions.
+SAME_AS_A_SEED, BEYOND_A_SEED = "within the seeds' spread", "beyond the seeds' spread"
+
+
 def precision_check(study: dict[tuple[str, int], runs.Run], fp32_run: runs.Run, cell_name: str = "both",
-                    seed: int = 0) -> dict[str, float]:
+                    seed: int = 0) -> dict[str, float | int | str]:
     """The study's bfloat16 run beside the same model, seed and data trained in float32 (the paper
-    run), over the epochs both have: how far their validation curves are apart, in points."""
+    run), over the epochs both have: how far their validation curves are apart, in points, and the
+    decision. The rule: bfloat16 changes the answer if the two runs' best validation accuracies differ
+    by more than two runs that differ only in their seed would in 95 cases of 100
+    (``stats.seed_difference_limit`` over the cell's complete seeds, ``seeds`` of them); it is decided
+    once the bfloat16 run is complete and the cell has two complete seeds, ``compare.PENDING`` before."""
+    nan = float("nan")
     bf16 = study.get((cell_name, seed))
+    best = np.array([run.history["val_accuracy"].max() * 100 for (name, _), run in complete_runs(study).items()
+                     if name == cell_name])
+    limit = stats.seed_difference_limit(best)
     if bf16 is None or not bf16.epochs_done:
-        return {"epochs": 0, "max_abs_diff": float("nan"), "mean_diff": float("nan"), "best_diff": float("nan")}
+        return {"epochs": 0, "max_abs_diff": nan, "mean_diff": nan, "best_diff": nan, "seeds": len(best),
+                "limit": limit, "decision": PENDING}
     epochs = min(bf16.epochs_done, fp32_run.epochs_done, bf16.planned)
     a = 100 * bf16.until(epochs)["val_accuracy"].to_numpy()
     b = 100 * fp32_run.until(epochs)["val_accuracy"].to_numpy()
+    best_diff = float(a.max() - b.max())
+    decision = (PENDING if np.isnan(limit) or not bf16.complete or epochs < bf16.planned
+                else SAME_AS_A_SEED if abs(best_diff) <= limit else BEYOND_A_SEED)
     return {"epochs": epochs, "max_abs_diff": float(np.abs(a - b).max()), "mean_diff": float((a - b).mean()),
-            "best_diff": float(a.max() - b.max())}
+            "best_diff": best_diff, "seeds": len(best), "limit": limit, "decision": decision}
+
+
+# --- How the pages phrase the study's state --------------------------------------------------------
+def progress(table) -> dict[str, int | bool]:
+    """How many runs are planned, started, complete and in progress, the fewest and most complete
+    seeds of a cell, and whether every planned run is complete (``done``)."""
+    done = _complete(table)
+    seeds = [int((done["cell"] == c.name).sum()) for c in CELLS]
+    finished = set(zip(done["cell"], done["seed"]))
+    return {"planned": len(plan()), "started": len(table), "complete": len(done),
+            "in_progress": len(table) - len(done), "min_seeds": min(seeds), "max_seeds": max(seeds),
+            "done": all((r.cell.name, r.seed) in finished for r in plan())}
+
+
+def seeds_phrase(low: int, high: int) -> str:
+    """A count of seeds that may differ between cells: "3", "2 or 3", "2 to 5"."""
+    return str(low) if low == high else f"{low} or {high}" if high == low + 1 else f"{low} to {high}"
+
+
+def progress_note(table) -> str:
+    """What the study chapter says of its runs: only that they are complete once they are; before
+    that, how many are, and that the numbers use those and say "pending" where they need more."""
+    p = progress(table)
+    if p["done"]:
+        return (f"All {p['planned']} planned runs are complete: {len(SEEDS)} seeds in each of the "
+                f"{len(CELLS)} cells.")
+    return (f"{p['complete']} of the {p['planned']} planned runs ({len(CELLS)} cells, {len(SEEDS)} seeds each) are "
+            f"complete and {p['in_progress']} more are in progress; a cell has "
+            f"{seeds_phrase(p['min_seeds'], p['max_seeds'])} complete seeds. Every table, figure and interval below "
+            f"uses the complete runs only, and a number that needs more of them reads \"{PENDING}\".")
+
+
+def readings(frame, verdict: str = "supported", described: bool = False) -> list[str]:
+    """The readings of ``hypotheses``' table that got ``verdict``, as "(a) for Model B" where a reading
+    is tested on both models and "(e)" where on one; ``described`` adds what each reading says."""
+    models = frame.groupby("hypothesis")["model"].nunique()
+    out = []
+    for row in frame[frame["verdict"] == verdict].itertuples():
+        label = f"({row.hypothesis})" + (f" {HYPOTHESES[row.hypothesis]}," if described else "")
+        out.append(f"{label} for Model {row.model}" if models[row.hypothesis] > 1 else label.rstrip(","))
+    return out
+
+
+def in_words(items: list[str], none: str = "none") -> str:
+    """"x", "x and y", "x, y and z", or ``none``."""
+    return none if not items else items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

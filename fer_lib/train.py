@@ -16,38 +16,29 @@ generators, whose states the checkpoint carries).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fer_lib import augment, checkpoints, fer2013, paper, provenance
 from fer_lib import data as fer_data
-from fer_lib import paper, provenance
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "ms_per_step")
-CHECKPOINT = "checkpoint"
-FINAL_MODEL = "model.keras"
 PREDICTIONS = "predictions.csv.gz"
 #: the splits whose per-image predictions a run keeps, at its best and its last epoch
 PREDICTED_SPLITS = ("val", "test")
-LOCK = ".lock"
-#: Model B's dropout rates, which the paper does not give. Srivastava et al.
-#: (2014) found 0.5 best for fully connected hidden units and lower rates for
-#: convolutional layers, whose weights are shared and already regularised;
-#: the paper itself calls 0.5 "the standard parameter". We use 0.25 after each
-#: pooling block and 0.5 after each hidden dense block, the rates of Keras'
-#: own CIFAR-10 example and of most published FER-2013 baselines.
-CONV_DROPOUT = 0.25
-DENSE_DROPOUT = 0.5
 PRECISIONS = ("fp32", "bf16")  # the keys of models.PRECISIONS, without importing Keras
+#: the paper's Models A and B, and Model C beyond the paper (models.model_c)
+MODELS = ("a", "b", "c")
+SCHEDULES = ("constant", "cosine")
+BEST_MODEL = "best.keras"
 
 
 @dataclass(frozen=True)
@@ -72,11 +63,25 @@ class TrainConfig:
     dense_dropout: float | None = None
     #: "fp32", or "bf16" (Keras' mixed_bfloat16: bfloat16 compute, float32 weights)
     precision: str = "fp32"
+    #: the recipe beyond the paper (chapter 9): freshly augmented images every epoch
+    #: (fer_lib.augment), smoothed targets, a cosine decay of the learning rate to 1% of
+    #: its start, and the best validation epoch's weights kept (``best.keras``)
+    augment: bool = False
+    label_smoothing: float = 0.0
+    schedule: str = "constant"
+    keep_best: bool = False
     profile: str = "custom"
 
     def __post_init__(self) -> None:
-        if self.model not in ("a", "b"):
-            raise ValueError(f"model must be 'a' or 'b', got {self.model!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.model == "c" and (self.batch_norm, self.conv_dropout, self.dense_dropout) != (None, None, None):
+            raise ValueError("Model C's regularisers are part of its architecture (models.model_c): "
+                             "batch_norm, conv_dropout and dense_dropout must stay None")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -92,8 +97,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {rate}")
 
     def architecture(self) -> dict:
-        """The regularisers this run trains with: the model's own unless overridden."""
-        own = {"a": (False, 0.0, 0.0), "b": (True, CONV_DROPOUT, DENSE_DROPOUT)}[self.model]
+        """The regularisers this run trains with: the model's own unless overridden. Model C's
+        dropout rates grow with depth (models.MODEL_C_STAGES): None here."""
+        own = {"a": (False, 0.0, 0.0), "b": (True, paper.CONV_DROPOUT, paper.DENSE_DROPOUT),
+               "c": (True, None, None)}[self.model]
         chosen = (self.batch_norm, self.conv_dropout, self.dense_dropout)
         resolved = [o if c is None else c for c, o in zip(chosen, own)]
         return dict(zip(("batch_norm", "conv_dropout", "dense_dropout"), resolved))
@@ -101,7 +108,7 @@ class TrainConfig:
     def is_paper_model(self) -> bool:
         """True when the architecture is exactly the paper's Model A or B."""
         own = TrainConfig(model=self.model).architecture()
-        return self.architecture() == own
+        return self.model in ("a", "b") and self.architecture() == own
 
 
 def config_from_manifest(settings: dict) -> TrainConfig:
@@ -118,7 +125,10 @@ PROFILES: dict[str, dict] = {
     "paper": {"epochs": {"a": 100, "b": 200}},
     # the multi-seed study (fer_lib.study): every cell the same epochs, in bfloat16
     "study": {"epochs": {"a": 50, "b": 50}, "precision": "bf16"},
-    "smoke": {"epochs": {"a": 2, "b": 2}, "subset": 256, "batch_size": 64},
+    "smoke": {"epochs": {"a": 2, "b": 2, "c": 2}, "subset": 256, "batch_size": 64},
+    # beyond the paper (chapter 9): Model C, or an ablation on Model B, with the full recipe
+    "beyond": {"epochs": {"b": 50, "c": 50}, "augment": True, "label_smoothing": 0.1, "schedule": "cosine",
+               "keep_best": True},
 }
 
 
@@ -127,13 +137,15 @@ def profile(name: str, model: str = "b", **overrides) -> TrainConfig:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}: expected one of {sorted(PROFILES)}")
     settings = dict(PROFILES[name])
+    if model not in settings["epochs"]:
+        raise ValueError(f"profile {name!r} has no model {model!r}: it has {sorted(settings['epochs'])}")
     settings["epochs"] = settings["epochs"][model]
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(model=model, profile=name, **settings)
 
 
 # --- Data ------------------------------------------------------------------
-def _subset(split: fer_data.Split, n: int | None, seed: int) -> fer_data.Split:
+def _subset(split: fer2013.Split, n: int | None, seed: int) -> fer2013.Split:
     if n is None or n >= len(split):
         return split
     keep = np.sort(np.random.default_rng([seed, len(split)]).permutation(len(split))[:n])
@@ -145,58 +157,22 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def _targets(y: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Class indices, or one-hot rows where the loss smooths them (Keras smooths only one-hot targets)."""
+    if not config.label_smoothing:
+        return y.astype(np.int32)
+    return np.eye(len(paper.CLASSES), dtype=np.float32)[y]
+
+
 def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None = None):
-    """A tf.data pipeline over in-memory arrays: (images as float 0-255 with a channel axis, labels)."""
+    """A tf.data pipeline over in-memory arrays: (images as float 0-255 with a channel axis, targets)."""
     import tensorflow as tf
 
     if order is not None:
         x, y = x[order], y[order]
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32)[..., None], b))
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-# --- Checkpoints ------------------------------------------------------------------
-def _seed_states(model) -> list:
-    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
-
-
-def _write_checkpoint(out: Path, model, epoch: int, history: list[dict], best: dict | None = None) -> None:
-    """Replace ``checkpoint/`` as a whole: a crash leaves the old one or the new one."""
-    tmp, final, old = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save(tmp / "model.keras")
-    state = {
-        "epochs_done": epoch,
-        "history": history,
-        "seed_states": [np.asarray(v.numpy()).tolist() for v in _seed_states(model)],
-        "best": best,  # the epoch with the best validation accuracy so far, and its predictions
-    }
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _read_checkpoint(out: Path):
-    """(model, state) from the last finished epoch, or (None, None) for a fresh run."""
-    import keras
-
-    from fer_lib import models  # noqa: F401  (registers the fused batch normalization the checkpoint holds)
-
-    shutil.rmtree(out / f"{CHECKPOINT}.tmp", ignore_errors=True)  # a half-written one
-    final, old = out / CHECKPOINT, out / f"{CHECKPOINT}.old"
-    if not final.exists() and old.exists():
-        old.rename(final)  # the crash came between the two renames
-    if not final.exists():
-        return None, None
-    model = keras.models.load_model(final / "model.keras")
-    state = json.loads((final / "state.json").read_text())
-    for var, value in zip(_seed_states(model), state["seed_states"], strict=True):
-        var.assign(np.array(value, dtype=var.dtype))
-    return model, state
 
 
 def _write_history(out: Path, history: list[dict]) -> None:
@@ -208,8 +184,7 @@ def _write_history(out: Path, history: list[dict]) -> None:
     os.replace(tmp, out / "history.csv")
 
 
-
-def _update_manifest(out: Path, config: TrainConfig, data: fer_data.FER2013, segment: dict) -> None:
+def _update_manifest(out: Path, config: TrainConfig, data: fer2013.FER2013, segment: dict) -> None:
     """One manifest per run; each session that worked on it adds a segment."""
     path = out / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {}
@@ -231,12 +206,17 @@ def _update_manifest(out: Path, config: TrainConfig, data: fer_data.FER2013, seg
 
 
 # --- Training -------------------------------------------------------------------------------
-def _compile(model, config: TrainConfig) -> None:
+def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
     import keras
 
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.01)
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing) if config.label_smoothing
+            else "sparse_categorical_crossentropy")
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(rate),
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=False,  # XLA made both models slower on the CPU
     )
@@ -265,17 +245,18 @@ def _run_epoch(model, step, ds) -> dict[str, float]:
     return {k: float(v) for k, v in logs.items()}
 
 
-def _train_one_epoch(model, steps, train: fer_data.Split, val: fer_data.Split, order: np.ndarray,
-                     batch_size: int) -> tuple[dict, dict]:
+def _train_one_epoch(model, steps, train: fer2013.Split, val: fer2013.Split, order: np.ndarray,
+                     config: TrainConfig) -> tuple[dict, dict]:
     """Train on ``train`` in the given order, then score ``val``: (train logs, val logs)."""
+    batch_size = config.batch_size
     if steps[0] is not None:
-        return (_run_epoch(model, steps[0], _batches(train.x, train.y, batch_size, order)),
-                _run_epoch(model, steps[1], _batches(val.x, val.y, batch_size)))
+        return (_run_epoch(model, steps[0], _batches(train.x, _targets(train.y, config), batch_size, order)),
+                _run_epoch(model, steps[1], _batches(val.x, _targets(val.y, config), batch_size)))
     # Other backends (JAX, PyTorch): Keras' own loop over arrays, in our order.
     from fer_lib import models
 
     def arrays(x, y):
-        return models.as_model_input(x), y.astype(np.int32)
+        return models.as_model_input(x), _targets(y, config)
 
     logs = model.fit(*arrays(train.x[order], train.y[order]), batch_size=batch_size, shuffle=False, epochs=1,
                      verbose=0).history
@@ -283,7 +264,7 @@ def _train_one_epoch(model, steps, train: fer_data.Split, val: fer_data.Split, o
     return {k: float(v[-1]) for k, v in logs.items()}, {k: float(v) for k, v in val_logs.items()}
 
 
-def _splits(config: TrainConfig, data: fer_data.FER2013) -> dict[str, fer_data.Split]:
+def _splits(config: TrainConfig, data: fer2013.FER2013) -> dict[str, fer2013.Split]:
     """The run's training split (its share and subset drawn with the seed) and the scored splits."""
     train = data.split(config.train_split)
     if config.train_fraction < 1.0:
@@ -296,7 +277,7 @@ def _splits(config: TrainConfig, data: fer_data.FER2013) -> dict[str, fer_data.S
     }
 
 
-def _predict(model, splits: dict[str, fer_data.Split]) -> dict[str, list[int]]:
+def _predict(model, splits: dict[str, fer2013.Split]) -> dict[str, list[int]]:
     """Predicted class of every image of the scored splits."""
     from fer_lib import models
 
@@ -304,7 +285,7 @@ def _predict(model, splits: dict[str, fer_data.Split]) -> dict[str, list[int]]:
             .argmax(axis=1).tolist() for name in PREDICTED_SPLITS}
 
 
-def _write_predictions(out: Path, splits: dict[str, fer_data.Split], best: dict, last: dict[str, list[int]]) -> None:
+def _write_predictions(out: Path, splits: dict[str, fer2013.Split], best: dict, last: dict[str, list[int]]) -> None:
     """Per-image predictions at the best epoch (on validation) and the last one: what
     paired tests between runs need, a few tens of kilobytes."""
     import pandas as pd
@@ -321,83 +302,68 @@ def _write_predictions(out: Path, splits: dict[str, fer_data.Split], best: dict,
     os.replace(tmp, out / PREDICTIONS)
 
 
-def check_precision(precision: str) -> None:
-    """Warn where bfloat16 would be emulated: on a CPU without native bf16 it runs slower, not faster."""
+class EmulatedPrecisionError(RuntimeError):
+    """bfloat16 asked for on a processor that would emulate it."""
+
+
+def check_precision(precision: str, allow_emulated: bool = False) -> None:
+    """Refuse bfloat16 where it is emulated: measured there, Model B's step took 9.7 s instead of
+    about 1 s in float32, so a 20-minute study run would take some 30 hours."""
+    if precision != "bf16" or provenance.native_bf16_features() or platform.machine() not in ("x86_64", "AMD64"):
+        return
+    message = (f"{provenance.cpu_model()} lacks {' and '.join(provenance.BF16_FEATURES)}: bfloat16 is emulated "
+               "here, about 8x slower than float32")
+    if not allow_emulated:
+        raise EmulatedPrecisionError(f"{message}; run this on a processor with native bf16, use --precision fp32, "
+                                     "or pass --allow-emulated")
     import warnings
 
-    if precision != "bf16" or platform.machine() not in ("x86_64", "AMD64"):
-        return
-    if not provenance.cpu_flags() & {"avx512_bf16", "amx_bf16"}:
-        warnings.warn(f"{provenance.cpu_model()} lacks avx512_bf16 and amx_bf16: bfloat16 is emulated on it and "
-                      "will likely train slower than --precision fp32", RuntimeWarning, stacklevel=2)
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
-class RunInUseError(RuntimeError):
-    """Another process is training in this run folder."""
-
-
-@contextlib.contextmanager
-def _locked(out: Path):
-    """Hold the run folder for this process. The operating system drops the lock when the
-    process ends, however it ends, so a killed run never blocks its own resume."""
-    import fcntl
-
-    handle = open(out / LOCK, "a+")  # noqa: SIM115 (held until the run ends, released in finally)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise RunInUseError(f"{out} is in use by {holder}: wait for it to finish, or stop it, "
-                            "then run the same command again to resume") from None
-    handle.truncate(0)
-    handle.write(f"process {os.getpid()} on {platform.node()} since {provenance.now()}")
-    handle.flush()
-    try:
-        yield
-    finally:
-        handle.close()
-
-
-def _new_model(config: TrainConfig):
+def _new_model(config: TrainConfig, steps_per_epoch: int):
     import keras
 
     from fer_lib import models
 
     keras.utils.set_random_seed(config.seed)
-    name = f"model_{config.model}" if config.is_paper_model() else "cnn"
-    model = models.cnn(**config.architecture(), precision=config.precision, name=name)
-    _compile(model, config)
+    if config.model == "c":
+        model = models.model_c(precision=config.precision)
+    else:
+        name = f"model_{config.model}" if config.is_paper_model() else "cnn"
+        model = models.cnn(**config.architecture(), precision=config.precision, name=name)
+    _compile(model, config, steps_per_epoch)
     return model
 
 
 def fit(
     config: TrainConfig,
     out: str | os.PathLike,
-    data: fer_data.FER2013 | None = None,
+    data: fer2013.FER2013 | None = None,
     *,
     progress: bool = True,
     stop_after: int | None = None,
+    allow_emulated: bool = False,
 ) -> list[dict]:
     """Train (or resume) the run in ``out``; returns its history, one dict per epoch.
 
     ``stop_after`` ends this call after that many epochs in total have run (the
-    run stays resumable): a way to spread a long run over sessions.
+    run stays resumable): a way to spread a long run over sessions. bfloat16 on a
+    processor without it stops here unless ``allow_emulated`` (see check_precision).
     """
+    check_precision(config.precision, allow_emulated)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    with checkpoints.locked(out):
         return _fit_locked(config, out, data, progress=progress, stop_after=stop_after)
 
 
-def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *, progress: bool,
+def _fit_locked(config: TrainConfig, out: Path, data: fer2013.FER2013 | None, *, progress: bool,
                 stop_after: int | None) -> list[dict]:
     import keras
     from tqdm.auto import tqdm
 
     _check_same_config(out, config)
-    check_precision(config.precision)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -405,15 +371,15 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *
     data = data if data is not None else fer_data.load_fer2013(progress=progress)
     splits = _splits(config, data)
 
-    model, state = _read_checkpoint(out)
+    n_steps = -(-len(splits["train"]) // config.batch_size)
+    model, state = checkpoints.read_checkpoint(out)
     if model is None:
-        model = _new_model(config)
+        model = _new_model(config, n_steps)
         state = {"epochs_done": 0, "history": [], "best": None}
     history: list[dict] = state["history"]
     best = state.get("best")
     _write_history(out, history)  # drop rows past the checkpoint, if any
     steps = _step_functions(model)
-    n_steps = -(-len(splits["train"]) // config.batch_size)
     last = min(config.epochs, stop_after) if stop_after is not None else config.epochs
     segment = {"start": provenance.now(), "first_epoch": state["epochs_done"] + 1, **provenance.environment()}
     t_segment = time.perf_counter()
@@ -423,8 +389,11 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *
     for epoch in range(state["epochs_done"] + 1, last + 1):
         order = epoch_order(len(splits["train"]), config.seed, epoch)
         t0 = time.perf_counter()
-        train_logs, val_logs = _train_one_epoch(model, steps, splits["train"], splits["val"], order,
-                                                config.batch_size)
+        train = splits["train"]
+        if config.augment:
+            train = dataclasses.replace(train, x=augment.epoch_images(train.x, augment.Augmentation(), config.seed,
+                                                                      epoch))
+        train_logs, val_logs = _train_one_epoch(model, steps, train, splits["val"], order, config)
         seconds = time.perf_counter() - t0
         history.append(
             {
@@ -439,7 +408,9 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *
         )
         if best is None or val_logs["accuracy"] > best["val_accuracy"]:
             best = {"epoch": epoch, "val_accuracy": val_logs["accuracy"], "predictions": _predict(model, splits)}
-        _write_checkpoint(out, model, epoch, history, best)
+            if config.keep_best:
+                checkpoints.save_final(model, out / BEST_MODEL)
+        checkpoints.write_checkpoint(out, model, epoch, history, best)
         _write_history(out, history)
         segment.update(last_epoch=epoch, end=provenance.now(), wall_seconds=round(time.perf_counter() - t_segment, 1))
         _update_manifest(out, config, data, segment)
@@ -450,8 +421,8 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer_data.FER2013 | None, *
     if len(history) == config.epochs:
         if not (out / PREDICTIONS).exists():
             _write_predictions(out, splits, best, _predict(model, splits))
-        if not (out / FINAL_MODEL).exists():
-            save_final(model, out / FINAL_MODEL)
+        if not (out / checkpoints.FINAL_MODEL).exists():
+            checkpoints.save_final(model, out / checkpoints.FINAL_MODEL)
     return history
 
 
@@ -464,14 +435,3 @@ def _check_same_config(out: Path, config: TrainConfig) -> None:
     changed = {k: (before[k], v) for k, v in dataclasses.asdict(config).items() if k in before and before[k] != v}
     if changed:
         raise ValueError(f"{out} holds a run with other settings {changed}; use another --out or the same settings")
-
-
-def save_final(model, path: Path) -> None:
-    """The trained model without optimizer state (a third of the size), written atomically."""
-    import keras
-
-    fresh = keras.Model.from_config(model.get_config())  # uncompiled: no optimizer
-    fresh.set_weights(model.get_weights())
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    fresh.save(tmp)
-    os.replace(tmp, path)

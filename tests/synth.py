@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_lib import data
+from fer_lib import fer2013
 
 TINY_PER_CLASS = {"Training": 3, "PublicTest": 1, "PrivateTest": 2}
 
@@ -21,7 +21,7 @@ def tiny_rows(per_class: dict[str, int] = TINY_PER_CLASS, seed: int = 0) -> list
     return [
         (code, rng.integers(0, 256, (48, 48), dtype=np.uint8), usage)
         for usage, n in per_class.items()
-        for code in range(len(data.FER_CLASSES))
+        for code in range(len(fer2013.FER_CLASSES))
         for _ in range(n)
     ]
 
@@ -42,7 +42,7 @@ def write_folder(root: Path, rows, suffix: str = ".png") -> Path:
     """The Kaggle folder layout. PNG by default, so pixels survive exactly."""
     for i, (code, image, usage) in enumerate(rows):
         split_dir = "train" if usage == "Training" else "test"
-        folder = root / split_dir / data.FER_CLASSES[code]
+        folder = root / split_dir / fer2013.FER_CLASSES[code]
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"{usage}_{i}{suffix}"), image)
     return root

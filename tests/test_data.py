@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 from synth import TINY_PER_CLASS, csv_text, tiny_rows, write_checksums, write_csv, write_folder
 
-from fer_lib import data, ferplus, paper, paths, readers
+from fer_lib import data, fer2013, ferplus, paper, paths, readers
 
-N_TINY = sum(TINY_PER_CLASS.values()) * len(data.FER_CLASSES)
+N_TINY = sum(TINY_PER_CLASS.values()) * len(fer2013.FER_CLASSES)
 
 
 # --- Both releases read the same thing ------------------------------------------
 @pytest.mark.parametrize("gz", [False, True])
 def test_csv_release_round_trip(tmp_path, rows, gz):
     ds = readers.read_csv_release(write_csv(tmp_path / "f.csv", rows, gz=gz), progress=False)
-    assert ds.release == data.RELEASE_CSV and not ds.histogram_equalized
+    assert ds.release == fer2013.RELEASE_CSV and not ds.histogram_equalized
     assert ds.images.shape == (N_TINY, 48, 48) and ds.images.dtype == np.uint8
     for i, (code, image, usage) in enumerate(rows):
-        assert ds.labels[i] == code and data.USAGES[ds.usage[i]] == usage
+        assert ds.labels[i] == code and fer2013.USAGES[ds.usage[i]] == usage
         np.testing.assert_array_equal(ds.images[i], image)
     assert ds.ids[0] == "row 0" and not ds.skipped
 
@@ -30,7 +30,7 @@ def test_csv_release_round_trip(tmp_path, rows, gz):
 def test_folder_release_reads_same_pixels_as_csv(tiny_folder, tiny_csv):
     folder = readers.read_folder_release(tiny_folder, progress=False)
     csv_ds = readers.read_csv_release(tiny_csv, progress=False)
-    assert folder.release == data.RELEASE_FOLDER and folder.histogram_equalized
+    assert folder.release == fer2013.RELEASE_FOLDER and folder.histogram_equalized
     assert folder.counts().equals(csv_ds.counts())
     # same images, in another order: compare as sorted byte strings
     assert sorted(i.tobytes() for i in folder.images) == sorted(i.tobytes() for i in csv_ds.images)
@@ -44,7 +44,7 @@ def test_five_class_view_maps_names_and_order(tiny_csv):
     np.testing.assert_array_equal(np.bincount(train.y), [TINY_PER_CLASS["Training"]] * 5)
     # label k of the paper is FER code PAPER_CODES[k]: normal = neutral (6), shock = surprise (5)
     codes = {int(ds.labels[int(i.split()[1])]) for i in train.ids[train.y == paper.CLASSES.index("normal")]}
-    assert codes == {data.FER_CLASSES.index("neutral")}
+    assert codes == {fer2013.FER_CLASSES.index("neutral")}
     assert ds.split("val").usage == "PrivateTest" and ds.split("test").usage == "PublicTest"
     table = ds.five_class_counts()
     assert list(table.columns) == [*paper.CLASSES, "total"]
@@ -82,7 +82,7 @@ def _bad_csv(tmp_path, template: str):
 @pytest.mark.parametrize(("template", "message"), BAD_ROWS)
 def test_bad_csv_row_is_named(tmp_path, template, message):
     path = _bad_csv(tmp_path, template)
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(fer2013.DataError) as err:
         readers.read_csv_release(path, progress=False)
     assert message in str(err.value)
     assert f"{path}: row 7 (line 9)" in str(err.value)  # 7 good rows before it
@@ -98,7 +98,7 @@ def test_bad_csv_row_is_skipped_and_reported(tmp_path, template, message):
 def test_csv_other_size_needs_resize(tmp_path):
     path = tmp_path / "big.csv"
     path.write_text("emotion,pixels,Usage\n3," + " ".join(["200"] * 64 * 64) + ",Training\n")
-    with pytest.raises(data.DataError, match="4096 pixel values"):
+    with pytest.raises(fer2013.DataError, match="4096 pixel values"):
         readers.read_csv_release(path, progress=False)
     ds = readers.read_csv_release(path, resize=True, progress=False)
     assert ds.images.shape == (1, 48, 48) and (ds.images == 200).all()
@@ -107,15 +107,15 @@ def test_csv_other_size_needs_resize(tmp_path):
 def test_csv_structural_errors(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(data.DataError, match="empty"):
+    with pytest.raises(fer2013.DataError, match="empty"):
         readers.read_csv_release(empty, progress=False)
     no_usage = tmp_path / "cols.csv"
     no_usage.write_text("emotion,pixels\n3,1 2\n")
-    with pytest.raises(data.DataError, match=r"lacks column\(s\) \['Usage'\]"):
+    with pytest.raises(fer2013.DataError, match=r"lacks column\(s\) \['Usage'\]"):
         readers.read_csv_release(no_usage, progress=False)
     broken_gz = tmp_path / "broken.csv.gz"
     broken_gz.write_bytes(gzip.compress(b"emotion,pixels,Usage\n")[:-8])
-    with pytest.raises(data.DataError, match="cannot be read"):
+    with pytest.raises(fer2013.DataError, match="cannot be read"):
         readers.read_csv_release(broken_gz, progress=False)
 
 
@@ -138,7 +138,7 @@ def test_truncated_jpeg_is_named(tmp_path, rows):
     root = write_folder(tmp_path / "jpg", rows, suffix=".jpg")
     victim = _first_image(root)
     victim.write_bytes(victim.read_bytes()[:-100])
-    with pytest.raises(data.DataError, match=f"{victim}: file is truncated"):
+    with pytest.raises(fer2013.DataError, match=f"{victim}: file is truncated"):
         readers.read_folder_release(root, progress=False)
     ds = readers.read_folder_release(root, on_error="skip", progress=False)
     assert len(ds) == N_TINY - 1 and ds.skipped[0].item == str(victim)
@@ -155,7 +155,7 @@ def test_truncated_jpeg_is_named(tmp_path, rows):
 def test_broken_image_is_named(tiny_folder, damage, message):
     victim = _first_image(tiny_folder)
     damage(victim)
-    with pytest.raises(data.DataError, match=message) as err:
+    with pytest.raises(fer2013.DataError, match=message) as err:
         readers.read_folder_release(tiny_folder, progress=False)
     assert str(victim) in str(err.value)
 
@@ -186,7 +186,7 @@ def test_colour_image_is_read_as_grey(tiny_folder):
 )
 def test_folder_structure_errors(tiny_folder, setup, message):
     setup(tiny_folder)
-    with pytest.raises(data.DataError, match=message):
+    with pytest.raises(fer2013.DataError, match=message):
         readers.read_folder_release(tiny_folder, progress=False)
     ds = readers.read_folder_release(tiny_folder, on_error="skip", progress=False)
     assert any(message in s.reason for s in ds.skipped)
@@ -198,7 +198,7 @@ def test_missing_split_folder(tiny_folder):
     for p in sorted((tiny_folder / "test").iterdir()):
         p.rmdir()
     (tiny_folder / "test").rmdir()
-    with pytest.raises(data.DataError, match=r"missing folder\(s\) test/"):
+    with pytest.raises(fer2013.DataError, match=r"missing folder\(s\) test/"):
         readers.read_folder_release(tiny_folder, progress=False)
 
 
@@ -210,13 +210,13 @@ def test_on_error_is_validated(tiny_csv):
 # --- Checksums --------------------------------------------------------------------------
 def test_checksums_name_every_mismatch(tiny_folder):
     write_checksums(tiny_folder)
-    assert data.verify_checksums(tiny_folder, progress=False) == N_TINY
+    assert readers.verify_checksums(tiny_folder, progress=False) == N_TINY
     victims = sorted((tiny_folder / "train" / "happy").iterdir())[:2]
     for v in victims:
         cv2.imwrite(str(v), np.zeros((48, 48), np.uint8))
-    for call in (lambda: data.verify_checksums(tiny_folder, progress=False),
+    for call in (lambda: readers.verify_checksums(tiny_folder, progress=False),
                  lambda: readers.read_folder_release(tiny_folder, progress=False)):
-        with pytest.raises(data.ChecksumError) as err:
+        with pytest.raises(readers.ChecksumError) as err:
             call()
         for v in victims:
             assert v.relative_to(tiny_folder).as_posix() in str(err.value)
@@ -228,14 +228,14 @@ def test_csv_checksum_is_checked_on_first_load(tmp_path, rows):
     write_checksums(tmp_path)
     assert len(data.load_fer2013(path, progress=False)) == N_TINY
     path.write_text(path.read_text().replace("Training", "PublicTest", 1))
-    with pytest.raises(data.ChecksumError, match=r"fer2013\.csv"):
+    with pytest.raises(readers.ChecksumError, match=r"fer2013\.csv"):
         data.load_fer2013(path, progress=False)
 
 
 def test_malformed_checksum_file(tiny_folder):
     (tiny_folder / "SHA256SUMS").write_text("abc  train/x.png\n")
-    with pytest.raises(data.DataError, match="line 1"):
-        data.read_checksums(tiny_folder)
+    with pytest.raises(fer2013.DataError, match="line 1"):
+        readers.read_checksums(tiny_folder)
 
 
 # --- The cache ---------------------------------------------------------------------------
@@ -374,20 +374,20 @@ def test_equalized_split(tiny_csv):
 def test_official_counts_are_checked():
     rng = np.random.default_rng(0)
     labels, usage = [], []
-    for u, per_class in data.OFFICIAL_COUNTS.items():
+    for u, per_class in fer2013.OFFICIAL_COUNTS.items():
         for name, n in per_class.items():
-            labels += [data.FER_CLASSES.index(name)] * n
-            usage += [data.USAGES.index(u)] * n
+            labels += [fer2013.FER_CLASSES.index(name)] * n
+            usage += [fer2013.USAGES.index(u)] * n
     n = len(labels)
-    ds = data.FER2013(
+    ds = fer2013.FER2013(
         images=rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
         labels=np.array(labels, np.int8), usage=np.array(usage, np.int8),
         ids=np.array([f"row {i}" for i in range(n)]), release="csv", source="x", checksum="0",
     )
     data.check_official_counts(ds)
-    labels[0] = data.FER_CLASSES.index("happy")  # one angry Training image becomes happy
+    labels[0] = fer2013.FER_CLASSES.index("happy")  # one angry Training image becomes happy
     wrong = ds.__class__(**{**ds.__dict__, "labels": np.array(labels, np.int8)})
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(fer2013.DataError) as err:
         data.check_official_counts(wrong)
     assert "Training/angry: 3994 images, official 3995" in str(err.value)
     assert "Training/happy: 7216 images, official 7215" in str(err.value)
@@ -396,7 +396,7 @@ def test_official_counts_are_checked():
 def test_nothing_usable_is_an_error(tmp_path):
     path = tmp_path / "all_bad.csv"
     path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
-    with pytest.raises(data.DataError, match="no usable images"):
+    with pytest.raises(fer2013.DataError, match="no usable images"):
         readers.read_csv_release(path, on_error="skip", progress=False)
 
 
@@ -419,8 +419,8 @@ def test_ferplus_majority_rules(tmp_path):
             [0, 0, 7, 0, 0, 0, 0, 0, 0, 3]]   # surprise -> shock (4)
     folder = _votes_file(tmp_path / "ferplus", rows)
     ids = np.array([f"row {i}" for i in (5, 0, 1, 2, 3, 4)])
-    np.testing.assert_array_equal(ferplus.majority(ids, data.RELEASE_CSV, folder), [4, 0, 2, -1, -1, -1])
-    assert ferplus.votes(ids[:1], data.RELEASE_CSV, folder)["surprise"].tolist() == [7]
+    np.testing.assert_array_equal(ferplus.majority(ids, fer2013.RELEASE_CSV, folder), [4, 0, 2, -1, -1, -1])
+    assert ferplus.votes(ids[:1], fer2013.RELEASE_CSV, folder)["surprise"].tolist() == [7]
 
 
 def test_ferplus_not_found(tmp_path, monkeypatch):

@@ -5,31 +5,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_lib import data, ferplus, paper, readers
+from fer_lib import data, fer2013, ferplus, paper, readers
 
 pytestmark = pytest.mark.realdata
 
 
 def test_csv_release_official_counts(real_csv_data):
     ds = real_csv_data
-    assert len(ds) == data.OFFICIAL_TOTAL == 35_887 and not ds.skipped
-    assert ds.release == data.RELEASE_CSV and not ds.histogram_equalized
+    assert len(ds) == fer2013.OFFICIAL_TOTAL == 35_887 and not ds.skipped
+    assert ds.release == fer2013.RELEASE_CSV and not ds.histogram_equalized
     data.check_official_counts(ds)
-    for usage, per_class in data.OFFICIAL_COUNTS.items():
+    for usage, per_class in fer2013.OFFICIAL_COUNTS.items():
         assert ds.counts().loc[usage].to_dict() == per_class
 
 
 def test_paper_split_sizes(real_csv_data):
-    sizes = {name: len(real_csv_data.split(name)) for name in data.SPLITS}
+    sizes = {name: len(real_csv_data.split(name)) for name in fer2013.SPLITS}
     assert sizes == {"train": 24_176, "val": 3_006, "test": 3_037}
     assert sizes["val"] == paper.VALIDATION_RECORDS
     assert paper.TRAIN_RECORDS - sizes["train"] == 80  # the paper's 24,256: a difference we keep visible
 
 
 def test_csv_checksum_matches_sha256sums(real_csv_dir, real_csv_data):
-    expected = data.read_checksums(real_csv_dir)["fer2013.csv.gz"]
+    expected = readers.read_checksums(real_csv_dir)["fer2013.csv.gz"]
     assert real_csv_data.checksum == expected
-    assert data.verify_checksums(real_csv_dir / "fer2013.csv.gz", progress=False) == 1
+    assert readers.verify_checksums(real_csv_dir / "fer2013.csv.gz", progress=False) == 1
 
 
 def test_second_load_reads_the_cache(real_csv_dir, real_csv_data, real_cache, monkeypatch):
@@ -51,7 +51,7 @@ def test_folder_release_is_the_equalized_csv(real_folder_dir, real_csv_dir, real
     import pandas as pd
 
     folder = data.load_fer2013(real_folder_dir, progress=False)  # also checks its 35,887 SHA256SUMS
-    assert folder.release == data.RELEASE_FOLDER and folder.histogram_equalized
+    assert folder.release == fer2013.RELEASE_FOLDER and folder.histogram_equalized
     assert folder.counts().equals(real_csv_data.counts())
     provenance = pd.read_csv(real_csv_dir / "provenance.csv")
     original = provenance[provenance["pixels_from"] == "ferplus_png"].sample(300, random_state=0)
@@ -70,10 +70,10 @@ def test_ferplus_agrees_with_fer2013_about_three_times_in_four(real_csv_data, re
     """The FER+ README: on the five-class PrivateTest, FER-2013's label agrees with the FER+
     majority for about 75% of the images whose majority is one of the five classes."""
     val = real_csv_data.split("val")
-    majority = ferplus.majority(val.ids, data.RELEASE_CSV)
+    majority = ferplus.majority(val.ids, fer2013.RELEASE_CSV)
     known = majority >= 0
     agreement = (majority[known] == val.y[known]).mean()
     assert 0.70 < agreement < 0.80 and known.mean() > 0.8
     folder_val = data.load_fer2013(real_folder_dir, progress=False).split("val")
-    folder_majority = ferplus.majority(folder_val.ids, data.RELEASE_FOLDER)
+    folder_majority = ferplus.majority(folder_val.ids, fer2013.RELEASE_FOLDER)
     assert abs((folder_majority[folder_majority >= 0] == folder_val.y[folder_majority >= 0]).mean() - agreement) < 0.01

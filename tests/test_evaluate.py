@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from made_up_runs import history
 
 from fer_lib import evaluate, paper
-from fer_lib.data import Split
+from fer_lib.fer2013 import Split
 
 
 def _history(epochs: int) -> pd.DataFrame:
@@ -39,6 +40,10 @@ def test_table_v_beside_paper_and_table_vi():
 def test_gap_and_table_iv():
     h = _history(30)
     assert evaluate.train_val_gap(h) == pytest.approx(5.0)
+    jumpy = h.assign(val_accuracy=h["val_accuracy"] - 0.1 * (h["epoch"] == 30))  # one bad last epoch
+    assert evaluate.train_val_gap(jumpy, last=1) == pytest.approx(15.0)
+    assert evaluate.train_val_gap(jumpy) == pytest.approx(6.0)  # averaged over the last GAP_EPOCHS = 10
+    assert evaluate.gap_at_best(jumpy) == pytest.approx(5.0)
     assert evaluate.table_iv(h)["epoch"].tolist() == list(range(21, 31))
 
 
@@ -88,3 +93,10 @@ def test_accuracy_by_view():
              "inverted": Split("val", "PrivateTest", np.stack([bright[0], dark[0]]), y, np.array(["a", "b"]))}
     table = evaluate.accuracy_by_view({"M": model}, views)
     assert table.loc["as stored", "M"] == 100.0 and table.loc["inverted", "M"] == 0.0
+
+
+def test_paper_gap_is_the_difference_of_table_v_max_rows():
+    assert evaluate.paper_gap_definition() == paper.TRAIN_VAL_GAP
+    assert evaluate.gap_max_rows(history(10, 0.6, 0.5)) == pytest.approx(10.0)
+    assert evaluate.gap_per_epoch(history(4, 0.4, 0.4)).tolist() == pytest.approx([0, 0, 0, 0])
+    assert evaluate.last_negative_gap(history(5, 0.4, 0.5)) == 5 and evaluate.last_negative_gap(history(5)) == 0

@@ -44,7 +44,23 @@ def test_model_b_layer_order(model_b):
     dense_block = [type(layer).__name__ for layer in model_b.layers if "_5" in layer.name]
     assert dense_block == ["BatchNormalization", "Activation", "Dropout"]
     rates = {layer.name: layer.rate for layer in model_b.layers if isinstance(layer, keras.layers.Dropout)}
-    assert rates["dropout_1"] == models.CONV_DROPOUT and rates["dropout_6"] == models.DENSE_DROPOUT
+    assert rates["dropout_1"] == paper.CONV_DROPOUT and rates["dropout_6"] == paper.DENSE_DROPOUT
+
+
+def test_architecture_tables_beside_the_papers(model_a, model_b):
+    built = {"A": model_a, "B": model_b}
+    for name, model in built.items():
+        table = models.architecture_beside_paper(model, name)
+        assert table["agrees"].eq(False).sum() == 0
+        assert table["agrees"].eq(True).sum() == len(paper.ARCHITECTURE[name])
+        assert list(table.index[~table["in paper"]]) == ["rescale"]
+        assert list(table.index) == list(models.architecture_table(model)["layer"])  # the model's order
+    table_iii = models.architecture_beside_paper(built["B"], "B")
+    assert list(table_iii.index[table_iii["in paper"] & ~table_iii["shape printed"]]) == ["max_pooling2d_1"]
+    counts = models.param_counts_beside_paper(built)
+    assert counts.loc["Model B", "trainable (paper, total minus non-trainable)"] == 1_196_421
+    assert counts.loc["Model A", "trainable (ours)"] == paper.TOTAL_PARAMS["A"]
+    assert models.params_at_input_size(built["A"], 64)["dense_1"] == 4 * 4 * 256 * 64 + 64
 
 
 def test_models_take_raw_pixels(model_a):
@@ -61,7 +77,20 @@ def test_dropout_rates_are_arguments():
     with pytest.raises(ValueError, match="dropout"):
         models.model_b(conv_dropout=1.0)
     with pytest.raises(ValueError, match="unknown model"):
-        models.build_model("c")
+        models.build_model("d")
+
+
+def test_model_c_takes_the_same_input_and_grows_its_dropout_with_depth():
+    model = models.build_model("c")
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 5)
+    rates = [model.get_layer(f"dropout_{stage}").rate for stage in range(1, len(models.MODEL_C_STAGES) + 1)]
+    assert rates == sorted(rates) and rates[0] > 0
+    n_norms = sum(isinstance(layer, models.BatchNormalization) for layer in model.layers)
+    assert n_norms == 2 * len(models.MODEL_C_STAGES) + 1
+    probs = model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="precision"):
+        models.model_c(precision="fp16")
 
 
 # --- The fused batch normalization is stock Keras' mathematics -------------------------

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from fer_lib import data, models, paper
+from fer_lib import fer2013, models, paper
 
 
 def test_shipped_model_loads_and_predicts():
     meta = models.pretrained_metadata()
-    assert meta["classes"] == list(paper.CLASSES) and meta["release"] == data.RELEASE_CSV
+    assert meta["classes"] == list(paper.CLASSES) and meta["release"] == fer2013.RELEASE_CSV
     assert meta["histogram_equalized_input"] is False
     model = models.load_pretrained()
     probs = model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)

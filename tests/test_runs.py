@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fer_lib import runs, train
+from fer_lib import checkpoints, runs, train
 
 
 def smoke(model="b", **kw):
@@ -52,9 +52,9 @@ def test_latest_reads_a_checkpoint_being_replaced(tmp_path, small_data):
     model, hist = r.latest()
     assert model.output_shape == (None, 5) and hist["epoch"].tolist() == [1]
     # the runner's crash window: checkpoint/ renamed away, the new one not yet in place
-    (out / train.CHECKPOINT).rename(out / f"{train.CHECKPOINT}.old")
+    (out / checkpoints.CHECKPOINT).rename(out / f"{checkpoints.CHECKPOINT}.old")
     model, hist = r.latest(attempts=1)
     assert hist["epoch"].tolist() == [1]
-    shutil.rmtree(out / f"{train.CHECKPOINT}.old")
+    shutil.rmtree(out / f"{checkpoints.CHECKPOINT}.old")
     with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
         r.latest(attempts=1)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from synth import tiny_rows, write_csv
 
-from fer_lib import cli, readers, runs, study, train
+from fer_lib import cli, readers, runs, stats, study, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_plan_is_seed_major_and_open_ended():
@@ -78,7 +82,8 @@ def write_run(root, cell_name: str, seed: int, val: list[float], train_acc: list
     out = root / study.PlannedRun.of(cell_name, seed).out
     out.mkdir(parents=True)
     config = dataclasses.replace(study.cell(cell_name).config(seed), epochs=epochs)
-    (out / "manifest.json").write_text(json.dumps({"config": dataclasses.asdict(config), "segments": []}))
+    (out / "manifest.json").write_text(json.dumps({"config": dataclasses.asdict(config), "segments": [],
+                                                   "data": {"release": "csv", "sha256": "ab" * 32}}))
     pd.DataFrame({"epoch": range(1, len(val) + 1), "loss": 1.0, "accuracy": train_acc, "val_loss": 1.0,
                   "val_accuracy": val, "seconds": 1.0, "ms_per_step": 1.0}).to_csv(out / "history.csv", index=False)
     if len(val) == epochs:
@@ -111,7 +116,9 @@ def test_run_table_reads_best_last_gap_and_test(factorial):
     table = study.run_table(factorial).set_index(["cell", "seed"])
     row = table.loc[("bn", 1)]
     assert row["best_val"] == pytest.approx(64.0) and row["best_epoch"] == 2
-    assert row["last_val"] == pytest.approx(62.0) and row["gap"] == pytest.approx(95.0 - 62.0)
+    assert row["last_val"] == pytest.approx(62.0)
+    # the gap is the mean over the last 10 epochs (here all 4: 60-59, 80-64, 90-63, 95-62), and at the best epoch
+    assert row["gap"] == pytest.approx((1 + 16 + 27 + 33) / 4) and row["gap_best"] == pytest.approx(80.0 - 64.0)
     assert abs(row["test_best"] - 64.0) < 6  # drawn at 64% on 400 images
     unfinished = table.loc[("both_d05", 0)]
     assert not unfinished["complete"] and unfinished["epochs"] == 2 and np.isnan(unfinished["test_best"])
@@ -125,23 +132,31 @@ def test_cell_table_counts_complete_seeds_only(factorial):
 
 
 def test_effects_recover_the_built_in_contrasts(factorial):
-    effects = study.effects(study.run_table(factorial), n_boot=2000)
+    effects = study.effects(study.run_table(factorial))
     assert effects.loc["batch normalization", "estimate"] == pytest.approx(4.0)
     assert effects.loc["dropout", "estimate"] == pytest.approx(2.0)
     assert effects.loc["interaction", "estimate"] == pytest.approx(0.0, abs=1e-9)
+    assert effects.loc[study.BOTH, "estimate"] == pytest.approx(6.0)
     for name in effects.index:
         assert effects.loc[name, "low"] <= effects.loc[name, "estimate"] <= effects.loc[name, "high"]
     assert effects.loc["batch normalization", "low"] > 0 and effects.loc["interaction", "low"] < 0
+    # Welch by hand: four cells with sd 0.3 over 3 seeds, weights +-1/2: se = sqrt(4 * 0.25 * 0.09 / 3), df = 8
+    half = stats.t_quantile(0.975, 8) * math.sqrt(4 * 0.25 * 0.09 / 3)
+    assert effects.loc["batch normalization", ["low", "high", "df"]].tolist() == pytest.approx([4 - half, 4 + half, 8])
+    assert (effects["seeds"] == 3).all()
 
 
 def test_headline_quotes_the_effects_and_model_b_range(factorial):
-    numbers = study.headline(study.run_table(factorial), n_boot=500)
+    numbers = study.headline(study.run_table(factorial))
     assert numbers["complete"] == 12 and numbers["planned"] == len(study.plan()) and numbers["b_seeds"] == 3
     assert numbers["bn_best"] == pytest.approx(4.0) and numbers["dropout_best"] == pytest.approx(2.0)
+    assert numbers["b_vs_a_best"] == pytest.approx(6.0)  # Model B's cell against Model A's: the pages' headline
     assert numbers["bn_best_low"] <= 4.0 <= numbers["bn_best_high"]
     assert (numbers["b_best_min"], numbers["b_best_max"]) == (pytest.approx(65.7), pytest.approx(66.3))
-    assert numbers["b_gap_mean"] == pytest.approx(95.0 - 64.0)
+    assert numbers["b_gap"] == pytest.approx((-1 + 14 + 25 + 31) / 4)  # mean over the last 10 (here 4) epochs
+    assert numbers["b_gap_low"] < numbers["b_gap"] < numbers["b_gap_high"]
     assert numbers["bn_gap"] == pytest.approx(-4.0) and numbers["dropout_gap"] == pytest.approx(-2.0)  # same training
+    assert numbers["b_vs_a_gap"] == pytest.approx(-6.0)
 
 
 def test_paired_tests_pair_runs_of_the_same_seed(factorial):
@@ -170,13 +185,19 @@ def test_closest_epoch():
     assert (epoch, distance) == (2, pytest.approx(1.3))
 
 
-def test_precision_check_compares_the_shared_epochs(factorial, tmp_path):
+def test_precision_check_compares_the_shared_epochs_and_decides(factorial, tmp_path):
     fp32 = write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7], train_acc=[0.5] * 5,
                      test_correct=0.6, epochs=5)
     check = study.precision_check(factorial, runs.load_run(fp32))
     assert check["epochs"] == 4
     # bf16 run (seed 0): 0.607, 0.657, 0.647, 0.637 against 0.60, 0.65, 0.64, 0.66
     assert check["max_abs_diff"] == pytest.approx(2.3) and check["best_diff"] == pytest.approx(65.7 - 66.0)
+    # the cell's best: 65.7, 66.0, 66.3 (sd 0.3): two seeds part by up to t(2) * 0.3 * sqrt(2), 1.8 points
+    assert check["seeds"] == 3 and check["limit"] == pytest.approx(stats.t_quantile(0.975, 2) * 0.3 * math.sqrt(2))
+    assert check["decision"] == study.SAME_AS_A_SEED
+    far = write_run(tmp_path / "far", "both", 0, val=[0.60, 0.70, 0.75, 0.7], train_acc=[0.5] * 4, test_correct=0.6)
+    assert study.precision_check(factorial, runs.load_run(far))["decision"] == study.BEYOND_A_SEED
+    assert study.precision_check({}, runs.load_run(far))["decision"] == study.PENDING
 
 
 def test_a_study_not_started_reads_as_pending(tmp_path):
@@ -187,6 +208,119 @@ def test_a_study_not_started_reads_as_pending(tmp_path):
     cells = study.cell_table(table)
     assert (cells["seeds"] == 0).all() and cells["best_val_mean"].isna().all()
     assert study.effects(table)["estimate"].isna().all()
-    assert np.isnan(study.headline(table, n_boot=100)["bn_best"])
+    assert np.isnan(study.headline(table)["bn_best"])
+    assert study.claims_evidence(study.headline(table)) == {}
     assert study.paired_tests(empty).empty and study.mean_curves(empty) == {}
     assert set(study.hypotheses(empty)["verdict"]) == {study.PENDING}
+
+
+def test_the_chapter_says_how_far_the_study_is_only_while_it_is_not_complete(factorial):
+    note = study.progress_note(study.run_table(factorial))
+    assert note.startswith(f"12 of the {len(study.plan())} planned runs") and "1 more are in progress" in note
+    assert "0 to 3 complete seeds" in note and study.PENDING in note
+    assert study.seeds_phrase(3, 3) == "3" and study.seeds_phrase(2, 3) == "2 or 3"
+
+
+def test_the_readings_the_seeds_support_in_words(factorial):
+    tested = study.hypotheses(factorial)
+    # (a) is read for both models, the others for one; (b) and (c) are pending (no complete runs of their cells)
+    assert study.readings(tested, "not supported") == ["(a) for Model A", "(a) for Model B", "(d)", "(e)"]
+    assert study.readings(tested, study.PENDING) == ["(b)", "(c)"] and study.readings(tested) == []
+    assert study.readings(tested, "not supported", described=True)[:2] == [
+        "(a) far fewer effective epochs than stated, for Model A", "(a) far fewer effective epochs than stated, for "
+                                                                   "Model B"]
+    assert study.in_words([]) == "none" and study.in_words(["x"]) == "x"
+    assert study.in_words(["x", "y", "z"]) == "x, y and z"
+
+
+def test_the_study_differs_from_the_paper_protocol_in_epochs_and_precision_only():
+    """The introduction and chapter 6 name exactly these two differences."""
+    changes = study.protocol_changes()
+    assert set(changes) == {"epochs", "precision"}
+    assert study.protocol_differences() == {"epochs": 50, "paper_epochs_a": 100, "paper_epochs_b": 200,
+                                            "precision": "bfloat16", "paper_precision": "float32"}
+
+
+def _numbers(**changes) -> dict:
+    base = {"b_seeds": 3, "b_best_min": 70.1, "b_best_max": 70.9, "b_gap": 20.0, "b_gap_low": 12.0, "b_gap_high": 28.0,
+            "b_vs_a_best": 4.0, "b_vs_a_best_low": 2.0, "b_vs_a_best_high": 6.0,
+            "b_vs_a_gap": -15.0, "b_vs_a_gap_low": -21.0, "b_vs_a_gap_high": -9.0}
+    return base | changes
+
+
+def test_the_seeds_give_a_verdict_only_where_their_intervals_are_sure():
+    evidence = study.claims_evidence(_numbers())
+    assert evidence["bn_dropout_help"][1] == "reproduced" and evidence["b_no_overfitting"][1] == "not reproduced"
+    assert evidence["b_final_val"] == ("Model B's cell after 50 epochs: best 70.1-70.9% over 3 seeds", None)
+    assert "+4.0 (+2.0 to +6.0)" in evidence["bn_dropout_help"][0] and "20.0 (12.0 to 28.0)" in evidence[
+        "b_no_overfitting"][0]
+    unsure = study.claims_evidence(_numbers(b_vs_a_best_low=-1.0, b_gap_low=3.0))
+    assert unsure["bn_dropout_help"][1] is None and unsure["b_no_overfitting"][1] is None
+    against = study.claims_evidence(_numbers(b_vs_a_gap_low=1.0, b_vs_a_gap_high=5.0, b_gap_low=1.0, b_gap_high=4.0))
+    assert against["bn_dropout_help"][1] == "not reproduced" and against["b_no_overfitting"][1] == "reproduced"
+    nan = float("nan")
+    few = study.claims_evidence(_numbers(b_seeds=1, b_gap_low=nan, b_gap_high=nan, b_vs_a_best_low=nan,
+                                         b_vs_a_best_high=nan, b_vs_a_gap_low=nan, b_vs_a_gap_high=nan))
+    assert few["bn_dropout_help"][1] is None and few["b_no_overfitting"][1] is None
+
+
+@pytest.fixture
+def complete_study(tmp_path):
+    """Every planned run complete, as the study will be: levels as in ``factorial``, every cell its own."""
+    levels = {"none": 0.60, "bn": 0.64, "dropout": 0.62, "both": 0.66, "both_d05": 0.65, "both_half": 0.63}
+    for planned in study.plan():
+        top = levels[planned.cell.name] + (planned.seed - 1) * 0.003
+        write_run(tmp_path, planned.cell.name, planned.seed, val=[top - 0.05, top, top - 0.01, top - 0.02],
+                  train_acc=[0.6, 0.8, 0.9, 0.95], test_correct=top)
+    fp32 = write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7], train_acc=[0.5] * 5,
+                     test_correct=0.6, epochs=5)
+    return study.load_study(tmp_path), runs.load_run(fp32)
+
+
+def test_a_complete_study_has_nothing_pending(complete_study):
+    """Once every planned run is in: no "pending" anywhere, and no word of how far the study got."""
+    found, fp32 = complete_study
+    table = study.run_table(found)
+    note = study.progress_note(table)
+    assert note == (f"All {len(study.plan())} planned runs are complete: {len(study.SEEDS)} seeds in each of the "
+                    f"{len(study.CELLS)} cells.")
+    assert study.progress(table)["done"] and study.PENDING not in note
+    cells = study.cell_table(table)
+    assert not cells.isna().any().any() and (cells["seeds"] == len(study.SEEDS)).all()
+    for metric in ("best_val", "last_val", "gap", "gap_best", "test_best"):
+        assert not study.effects(table, metric).isna().any().any(), metric
+    numbers = study.headline(table)
+    assert not any(isinstance(v, float) and math.isnan(v) for v in numbers.values())
+    assert all(verdict is not None for _, verdict in list(study.claims_evidence(numbers).values())[1:])
+    assert study.PENDING not in set(study.hypotheses(found)["verdict"])
+    assert study.precision_check(found, fp32)["decision"] != study.PENDING
+    assert len(study.paired_tests(found)) == len(study.PAIRS) * len(study.SEEDS)
+
+
+@pytest.mark.slow
+def test_the_chapter_on_a_complete_study_says_nothing_is_pending(complete_study, tmp_path):
+    """Chapter 6 executed on made-up runs, every planned one complete: no glued sentence or number, and no
+    table, says "pending", and no sentence says how far the study got."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    (_, fp32), chapter = complete_study, ROOT / "notebooks" / "06_study.ipynb"
+    nb = nbformat.read(chapter, as_version=4)
+    parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    parameters.source = f"PROFILE = 'smoke'\nROOT = {str(tmp_path)!r}\nPAPER_RUN_B = {str(fp32.path)!r}"
+    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(chapter.parent)}}).execute()
+    texts = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                pytest.fail(f"the chapter raised {output['ename']}: {output['evalue']}")
+            record = output.get("metadata", {}).get("scrapbook")
+            data = output.get("data", {})
+            key = f"{record['mime_prefix']}text/plain" if record else "text/html"
+            if key in data:
+                texts[record["name"] if record else f"table {len(texts)}"] = "".join(data[key])
+    pending = {name: text[:120] for name, text in texts.items() if study.PENDING in text}
+    assert not pending, f"pending in a complete study: {pending}"
+    assert texts["progress_note"].strip("'\"").startswith("All ") and "in progress" not in texts["progress_note"]
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not [words for words in ("How far", "so far", study.PENDING) if words in markdown]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_lib import provenance, runs, train
+from fer_lib import checkpoints, cli, data, provenance, runs, train
 
 RESULT_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
@@ -34,7 +34,7 @@ def test_profiles():
     with pytest.raises(ValueError, match="unknown profile"):
         train.profile("fast")
     with pytest.raises(ValueError, match="model"):
-        train.TrainConfig(model="c")
+        train.TrainConfig(model="d")
 
 
 def test_config_resolves_the_regularisers():
@@ -58,14 +58,55 @@ def test_manifests_from_before_the_switches_keep_model_a_without_dropout():
     assert train.config_from_manifest(new).architecture()["conv_dropout"] == 0.25
 
 
-def test_bf16_warns_on_a_cpu_without_it(monkeypatch):
-    monkeypatch.setattr(train.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(train.provenance, "cpu_flags", lambda: {"avx2", "avx512f"})
-    with pytest.warns(RuntimeWarning, match="avx512_bf16 and amx_bf16"):
+def test_bf16_is_refused_on_a_cpu_without_it(monkeypatch):
+    monkeypatch.setattr(provenance.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(provenance, "cpu_flags", lambda: {"avx2", "avx512f"})
+    with pytest.raises(train.EmulatedPrecisionError, match=r"lacks avx512_bf16 and amx_bf16.*--allow-emulated"):
         train.check_precision("bf16")
-    monkeypatch.setattr(train.provenance, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
-    train.check_precision("bf16")  # no warning: pytest's filterwarnings=error is not needed, nothing is raised
+    with pytest.warns(RuntimeWarning, match="about 8x slower"):
+        train.check_precision("bf16", allow_emulated=True)
     train.check_precision("fp32")
+    monkeypatch.setattr(provenance, "cpu_flags", lambda: {"avx512f", "amx_bf16"})
+    assert provenance.native_bf16_features() == ["amx_bf16"]
+    train.check_precision("bf16")  # native: nothing raised, nothing warned (filterwarnings would not hide it)
+
+
+def test_study_run_refuses_emulated_bf16_before_loading_data(monkeypatch, capsys):
+    """The guard answers at once: no data set is loaded, no run folder is made."""
+    monkeypatch.setattr(provenance.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(provenance, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(data, "load_fer2013", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert cli.main(["study", "run", "3", "--no-progress"]) != 0
+    assert "lacks avx512_bf16 and amx_bf16" in capsys.readouterr().err
+
+
+def test_model_c_and_its_recipe_are_validated():
+    beyond = train.profile("beyond", "c")
+    assert (beyond.augment, beyond.label_smoothing, beyond.schedule, beyond.keep_best) == (True, 0.1, "cosine", True)
+    with pytest.raises(ValueError, match="profile 'paper' has no model 'c'"):
+        train.profile("paper", "c")
+    with pytest.raises(ValueError, match="Model C's regularisers"):
+        train.TrainConfig(model="c", conv_dropout=0.5)
+    for bad in ({"label_smoothing": 1.0}, {"label_smoothing": -0.1}, {"schedule": "step"}, {"model": "d"}):
+        with pytest.raises(ValueError):
+            train.TrainConfig(**bad)
+    assert not beyond.is_paper_model()
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_model_c_and_resumes_exactly(tmp_path, small_data):
+    """Augmented images, smoothed targets and the cosine schedule all resume where they stopped;
+    the best epoch's weights are kept beside the final ones."""
+    config = smoke("c", augment=True, label_smoothing=0.1, schedule="cosine", keep_best=True, epochs=3)
+    whole = train.fit(config, tmp_path / "whole", small_data, progress=False)
+    train.fit(config, tmp_path / "split", small_data, progress=False, stop_after=1)
+    resumed = train.fit(config, tmp_path / "split", small_data, progress=False)
+    pd.testing.assert_frame_equal(pd.DataFrame(whole)[RESULT_COLUMNS], pd.DataFrame(resumed)[RESULT_COLUMNS])
+    best = keras.models.load_model(tmp_path / "whole" / train.BEST_MODEL)
+    assert best.name == "model_c" and best.output_shape == (None, 5)
+    plain = train.fit(smoke("c", epochs=3), tmp_path / "plain", small_data, progress=False)
+    assert plain[0]["loss"] != whole[0]["loss"]  # the recipe changes what is trained
+    assert not (tmp_path / "plain" / train.BEST_MODEL).exists()
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():
@@ -112,9 +153,9 @@ def test_run_folder_contents(tmp_path, small_data):
     segment = manifest["segments"][0]
     for key in ("cpu", "cores", "tensorflow", "keras", "git_commit", "start", "end", "wall_seconds"):
         assert key in segment
-    final = keras.models.load_model(out / train.FINAL_MODEL)
+    final = keras.models.load_model(out / checkpoints.FINAL_MODEL)
     assert getattr(final, "optimizer", None) is None  # weights only, no optimizer state
-    assert (out / train.FINAL_MODEL).stat().st_size < 10e6
+    assert (out / checkpoints.FINAL_MODEL).stat().st_size < 10e6
 
 
 def test_predictions_at_the_best_and_last_epoch(tmp_path, small_data):
@@ -147,7 +188,7 @@ def test_a_run_folder_in_use_is_refused_with_its_holder(tmp_path, small_data):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(train.RunInUseError, match=rf"in use by process {holder.pid}"):
+        with pytest.raises(checkpoints.RunInUseError, match=rf"in use by process {holder.pid}"):
             train.fit(smoke(), out, small_data, progress=False)
     finally:
         holder.kill()
@@ -160,9 +201,9 @@ def test_a_run_folder_in_use_is_refused_with_its_holder(tmp_path, small_data):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from fer_lib import train
+from fer_lib import checkpoints
 
-with train._locked(Path(sys.argv[1])):
+with checkpoints.locked(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(600)
 """
@@ -173,7 +214,7 @@ def test_a_run_restarted_without_its_checkpoint_forgets_the_lost_sessions(tmp_pa
     """A machine that lost the local checkpoint starts the run again: the manifest must not keep
     the sessions whose epochs are gone."""
     train.fit(smoke(epochs=2), tmp_path, small_data, progress=False, stop_after=1)
-    shutil.rmtree(tmp_path / train.CHECKPOINT)
+    shutil.rmtree(tmp_path / checkpoints.CHECKPOINT)
     train.fit(smoke(epochs=2), tmp_path, small_data, progress=False)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert [(s["first_epoch"], s["last_epoch"]) for s in manifest["segments"]] == [(1, 2)]
@@ -197,7 +238,8 @@ def test_stop_after_and_resume_in_process(tmp_path, small_data):
 
 def _train_command(csv, out, epochs, precision="fp32"):
     return [sys.executable, "-m", "fer_lib", "train", "--profile", "smoke", "--model", "b", "--epochs", str(epochs),
-            "--data", str(csv), "--out", str(out), "--no-progress", "--precision", precision]
+            "--data", str(csv), "--out", str(out), "--no-progress", "--precision", precision,
+            *(["--allow-emulated"] if precision == "bf16" else [])]
 
 
 @pytest.mark.slow

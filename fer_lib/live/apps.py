@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from fer_lib import data as fer_data
+from fer_lib import readers
 from fer_lib.live.frames import draw_text
 from fer_lib.live.pipeline import FrameResult, Pipeline
 
-IMAGE_SUFFIXES = (*fer_data.IMAGE_SUFFIXES, ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (*readers.IMAGE_SUFFIXES, ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIX = ".mp4"
 DETECTIONS_CSV = "detections.csv"
 #: Matplotlib backends that open a desktop window.

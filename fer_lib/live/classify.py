@@ -2,7 +2,7 @@
 ONNX file), so that the live application also runs where TensorFlow is not installed.
 
 Either way the classifier knows the FER-2013 release its model was trained on,
-because that decides how crops are prepared (``data.is_equalized``). A model
+because that decides how crops are prepared (``fer2013.is_equalized``). A model
 file says so in the JSON beside it: ``model_b.json`` as ``fer-lib ship`` writes
 it for a Keras file, ``<file>.json`` (``model_b.onnx.json``) as ``fer-lib
 export`` writes it. A file without one is refused unless the release is given.
@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lib import data as fer_data
-from fer_lib import paper
+from fer_lib import fer2013, paper
 from fer_lib.paths import WEIGHTS_DIR
 
 SHIPPED_KERAS = WEIGHTS_DIR / "model_b.keras"
@@ -67,7 +66,7 @@ class FaceClassifier:
     """
 
     def __init__(self, model, *, release: str, classes: Sequence[str] = paper.CLASSES) -> None:
-        self.equalize = fer_data.is_equalized(release)
+        self.equalize = fer2013.is_equalized(release)
         self.model, self.release, self.classes = model, release, tuple(classes)
         onnx = hasattr(model, "get_inputs") and hasattr(model, "run")
         self._predict = _onnx_predictor(model, len(self.classes)) if onnx else _keras_predictor(model, self.classes)
@@ -95,7 +94,7 @@ def _keras_predictor(model, classes: tuple[str, ...]) -> Callable[[np.ndarray], 
 
 def _onnx_predictor(session, n_classes: int) -> Callable[[np.ndarray], np.ndarray]:
     (inputs,), (output,) = session.get_inputs(), session.get_outputs()
-    side = fer_data.IMAGE_SIZE
+    side = fer2013.IMAGE_SIZE
     if inputs.type != "tensor(uint8)" or list(inputs.shape[1:]) != [side, side]:
         raise ValueError(f"the ONNX model must take uint8 grey faces (n, {side}, {side}) as fer-lib export writes "
                          f"them, but takes {inputs.type} {inputs.shape}")
@@ -137,8 +136,12 @@ def _onnx_session(path: Path, meta: dict):
     if "sha256" in meta and hashlib.sha256(path.read_bytes()).hexdigest() != meta["sha256"]:
         raise ValueError(f"{path}: its sha256 does not match {contract_path(path).name}: the file is damaged or "
                          "was replaced")
+    # onnxruntime's threads spin between runs by default: on a few cores shared with a browser (the webcam
+    # widget) that took as much CPU as the face search and classification themselves; blocking halves it
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own types for a bad file
         raise ValueError(f"{path}: cannot be loaded as an ONNX model ({type(err).__name__}: {err})") from err
 

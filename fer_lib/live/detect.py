@@ -9,7 +9,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from fer_lib import data as fer_data
+from fer_lib import fer2013
 
 CASCADE = "haarcascade_frontalface_default.xml"
 #: Defaults: a grey-level change that is motion, the smallest face searched for in camera pixels, and the
@@ -181,12 +181,12 @@ def prepare_faces(gray: np.ndarray, boxes: np.ndarray, equalize: bool,
     The crop is the Haar box itself, with no margin: on FER-2013 faces placed in
     larger frames, the median box is the image's own extent (``experiment.recrop``
     measures it; the book's chapter 2 shows it). ``equalize`` is
-    ``data.is_equalized`` of the release the model was trained on; a model of the
+    ``fer2013.is_equalized`` of the release the model was trained on; a model of the
     other release gets ``exposure`` (mean, spread) instead, if given: its crops'
     grey values are moved linearly to the training images' (``TRAINING_EXPOSURE``),
     which the live study found to help in every light.
     """
-    size = (fer_data.IMAGE_SIZE, fer_data.IMAGE_SIZE)
+    size = (fer2013.IMAGE_SIZE, fer2013.IMAGE_SIZE)
     crops = np.zeros((len(boxes), *size), dtype=np.uint8)
     for i, (x, y, w, h) in enumerate(boxes):
         crops[i] = cv2.resize(gray[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)

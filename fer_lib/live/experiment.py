@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fer_lib import data as fer_data
+from fer_lib import fer2013
 from fer_lib.live.detect import FaceDetector, prepare_faces
 from fer_lib.live.frames import to_bgr, to_uint8
 
@@ -46,7 +46,7 @@ def recrop(faces: np.ndarray, scale: int = 4, detector: FaceDetector | None = No
     (n, 48, 48) of the faces found once, zeros elsewhere.
     """
     faces = np.asarray(faces)
-    if faces.ndim != 3 or faces.shape[1:] != (fer_data.IMAGE_SIZE, fer_data.IMAGE_SIZE):
+    if faces.ndim != 3 or faces.shape[1:] != (fer2013.IMAGE_SIZE, fer2013.IMAGE_SIZE):
         raise ValueError(f"faces must be (n, 48, 48) grey images, got shape {faces.shape}")
     detector = detector or FaceDetector()
     rows, crops = [], np.zeros_like(faces, dtype=np.uint8)

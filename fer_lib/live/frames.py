@@ -1,16 +1,13 @@
-"""Frames in and out: any camera's or file's array as uint8 grey for the pipeline, and the paper's red
-boxes drawn on a colour copy."""
+"""Frames in and out: any camera's or file's array as uint8 grey for the pipeline, and the faces it
+found (:class:`Detection`) drawn as the paper's red boxes on a colour copy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-if TYPE_CHECKING:
-    from fer_lib.live.pipeline import Detection
 
 #: The box and label colour, BGR: the paper's "red Bounding Box".
 RED = (0, 0, 255)
@@ -18,6 +15,20 @@ RED = (0, 0, 255)
 
 class FrameError(ValueError):
     """A frame that is not an image; the message names the frame and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: its box in the camera's pixels, the expression, and a track id stable across frames."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height
+    label: str
+    probabilities: dict[str, float]  # class -> probability, in the model's class order
+    track: int
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
 
 
 def to_uint8(frame, where: str = "frame") -> np.ndarray:

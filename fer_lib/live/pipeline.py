@@ -30,7 +30,7 @@ from fer_lib.live.detect import (
     MotionGate,
     prepare_faces,
 )
-from fer_lib.live.frames import draw_detections, to_bgr, to_gray, to_uint8
+from fer_lib.live.frames import Detection, draw_detections, to_bgr, to_gray, to_uint8
 
 #: Where only found faces moved, each is looked for around itself at this share of its width or more:
 #: a face does not shrink faster than that between two frames.
@@ -39,20 +39,6 @@ TRACK_MIN_SIZE = 0.7
 DETECTED = "detected"  # detection ran on this frame
 STILL = "still"  # the motion gate saw no change: the previous detections are kept
 NO_FRAME = "no-frame"  # None or an empty array, as a closed camera gives
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One face: its box in the camera's pixels, the expression, and a track id stable across frames."""
-
-    box: tuple[int, int, int, int]  # x, y, width, height
-    label: str
-    probabilities: dict[str, float]  # class -> probability, in the model's class order
-    track: int
-
-    @property
-    def confidence(self) -> float:
-        return self.probabilities[self.label]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fer_lib import data as fer_data
+from fer_lib import fer2013
 
 HFOV_DEG = 60.0
 FACE_WIDTH_CM = 14.0
@@ -202,7 +202,7 @@ def render(
     if lighting not in LIGHTS:
         raise ValueError(f"unknown lighting {lighting!r}: expected one of {', '.join(LIGHTS)}")
     for face in faces:
-        if np.shape(face) != (fer_data.IMAGE_SIZE, fer_data.IMAGE_SIZE):
+        if np.shape(face) != (fer2013.IMAGE_SIZE, fer2013.IMAGE_SIZE):
             raise ValueError(f"faces must be 48x48 grey images, got shape {np.shape(face)}")
     light, side = LIGHTS[lighting], camera.face_px(distance_cm)
     shape = (camera.height, camera.width)

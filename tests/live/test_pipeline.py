@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_lib import data, paper
+from fer_lib import fer2013, paper
 from fer_lib.live import classify, frames
 from fer_lib.live.detect import MotionGate, prepare_faces
 from fer_lib.live.experiment import synthetic_clip
@@ -185,9 +185,9 @@ def test_a_keras_model_of_the_wrong_shape_is_refused():
 
 # --- The release contract and the model files ---------------------------------------------
 def test_one_rule_for_equalization():
-    assert not data.is_equalized(data.RELEASE_CSV) and data.is_equalized(data.RELEASE_FOLDER)
+    assert not fer2013.is_equalized(fer2013.RELEASE_CSV) and fer2013.is_equalized(fer2013.RELEASE_FOLDER)
     with pytest.raises(ValueError, match="release must be"):
-        data.is_equalized("equalized")
+        fer2013.is_equalized("equalized")
 
 
 def test_crops_are_prepared_as_the_models_release(astronaut, astronaut_box):

@@ -18,7 +18,8 @@ JPEG = "widget_jpeg.ipynb"
 LABEL = "happy"
 
 CEILING_SOURCE = f'''from fer_lib import paper
-from fer_lib.live.pipeline import DETECTED, Detection, FrameResult
+from fer_lib.live.frames import Detection
+from fer_lib.live.pipeline import DETECTED, FrameResult
 from fer_lib.live.widget import WebcamWidget
 
 

@@ -1,0 +1,230 @@
+"""The peer table: published FER-2013 models (:mod:`fer_lib.peers`) beside Models A and B, all measured here.
+
+    fer-lib peers     # -> results/peers/peers.csv and results/peers/manifest.json
+
+Every model labels the five-class PrivateTest and PublicTest images of both
+releases, as each release stores them (the challenge CSV's original pixels,
+the folder release's histogram-equalized JPEGs), through its own
+preprocessing: accuracy and recall per class, beside its parameter count and
+milliseconds per face. A face's time is one call on one face (batch 1)
+through the model's preprocessing and one compiled ``tf.function``, the median
+of ``repeats`` calls; the models take turns call by call, so that other load
+on the machine slows them alike. ``split_role`` says what a split was to the
+model's training: only a "held out" split is a clean test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_lib import evaluate, fer2013, paper, peers, provenance, runs
+from fer_lib.fer2013 import FER2013, Split
+from fer_lib.paths import RESULTS_DIR
+
+OUT_DIR = Path(RESULTS_DIR) / "peers"
+#: The splits of the table, as the paper names them: PrivateTest (its validation set), then PublicTest.
+SPLITS = ("val", "test")
+#: The packages whose versions decide the numbers, besides the peers' own.
+PACKAGES = ("tensorflow", "keras", "numpy", "opencv-python-headless")
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One row group of the table: a model that labels 48x48 grey faces with probabilities over the paper's five
+    classes, what it was trained on, and what each test split was to that training."""
+
+    key: str
+    title: str
+    predict_five: Callable[[np.ndarray], np.ndarray]
+    params: int
+    trained_on: str
+    roles: Mapping[str, str]  # FER-2013 usage -> peers.HELD_OUT, peers.MONITORED, ...
+    weights: Mapping[str, str]  # what the manifest records: file, sha256, package version
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def peer_contender(key: str) -> Contender:
+    """A published model from its installed package (:func:`fer_lib.peers.load`)."""
+    model = peers.load(key)
+    p = model.peer
+    return Contender(key=p.key, title=p.title, predict_five=model.predict_five, params=model.params,
+                     trained_on=p.trained_on, roles=p.roles,
+                     weights={"package": f"{p.distribution} {peers.version(key)}", "file": p.weights,
+                              "sha256": p.sha256, "source": p.source})
+
+
+def _our_roles(val_split: str) -> dict[str, str]:
+    """Our runs validate on one split every epoch and keep their last weights, so it picked nothing."""
+    val = fer2013.SPLITS[val_split]
+    return {usage: peers.MONITORED if usage == val else peers.HELD_OUT
+            for usage in (fer2013.SPLITS[name] for name in SPLITS)}
+
+
+def _shown(path: Path) -> str:
+    """A file as the manifest names it: from the checkout (or the folder that holds the package) where it lies
+    below, as ``fer_lib/weights/model_b.keras``."""
+    path, root = Path(path).resolve(), Path(__file__).resolve().parents[1]
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
+def _ours(key: str, title: str, model, release: str, val_split: str, epochs: int, weights: Path) -> Contender:
+    from fer_lib.live.classify import FaceClassifier
+
+    return Contender(key=key, title=title, predict_five=FaceClassifier(model, release=release).predict_proba,
+                     params=_count_params(model), roles=_our_roles(val_split),
+                     trained_on=f"FER-2013 {release} release, five-class Training; {fer2013.SPLITS[val_split]} "
+                                f"validated every epoch; the weights after epoch {epochs}, the last",
+                     weights={"file": _shown(weights), "sha256": _sha256(weights)})
+
+
+def _count_params(model) -> int:
+    from fer_lib import models
+
+    return models.count_params(model)["total"]
+
+
+MODEL_A_RUN = runs.run_folder("paper", "a")
+
+
+def model_a(run_dir: str | os.PathLike = MODEL_A_RUN) -> Contender:
+    """Model A: the paper run's final weights."""
+    from fer_lib.checkpoints import FINAL_MODEL
+
+    run = runs.load_run(run_dir)
+    model, history = run.latest()
+    return _ours("model-a", "Model A (paper run)", model, run.manifest["data"]["release"], run.config.val_split,
+                 int(history["epoch"].max()), run.path / FINAL_MODEL)
+
+
+def model_b() -> Contender:
+    """Model B as the package ships it (``models.load_pretrained``)."""
+    from fer_lib import models
+
+    meta = models.pretrained_metadata()
+    return _ours("model-b", "Model B (shipped)", models.load_pretrained(), meta["release"],
+                 meta["config"]["val_split"], meta["epochs_trained"], models.PRETRAINED)
+
+
+# --- Measuring -------------------------------------------------------------------------------
+def predict_all(contender: Contender, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probabilities (n, 5) for faces (n, 48, 48) uint8, in batches."""
+    if len(faces) == 0:
+        return np.zeros((0, len(paper.CLASSES)), np.float32)
+    return np.concatenate([contender.predict_five(faces[i: i + batch_size])
+                           for i in range(0, len(faces), batch_size)])
+
+
+def score(contender: Contender, split: Split) -> dict:
+    """Accuracy and recall per class of a model on one split, with its parameter count."""
+    if len(split) == 0:
+        raise ValueError(f"split {split.name!r} has no images to score")
+    predicted = predict_all(contender, split.x).argmax(axis=1)
+    recall = evaluate.per_class_scores(evaluate.confusion_matrix(split.y, predicted))["recall"]
+    return {"n": len(split), "accuracy": float((predicted == split.y).mean()),
+            **{f"recall_{name}": float(recall[name]) for name in paper.CLASSES}, "params": contender.params}
+
+
+def ms_per_face(contenders: Sequence[Contender], faces: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median milliseconds of one call on one face (batch 1) per model, over ``repeats`` calls on successive
+    faces, after a warm-up; the models take turns, each round starting with the next one."""
+    if repeats < 1 or len(faces) == 0:
+        raise ValueError(f"timing needs at least one repeat and one face, got {repeats} and {len(faces)}")
+    for contender in contenders:
+        contender.predict_five(faces[:1])  # traces the compiled call
+    times: dict[str, list[float]] = {c.key: [] for c in contenders}
+    for i in range(repeats):
+        face = faces[i % len(faces)][None]
+        for contender in [*contenders[i % len(contenders):], *contenders[: i % len(contenders)]]:
+            start = time.perf_counter()
+            contender.predict_five(face)
+            times[contender.key].append((time.perf_counter() - start) * 1000.0)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def table(contenders: Sequence[Contender], datasets: Sequence[FER2013], repeats: int) -> pd.DataFrame:
+    """One row per model, release and split: accuracy, recall per class, parameters, ms per face (timed on
+    the first release's PrivateTest faces) and the split's role in the model's training."""
+    if len({c.key for c in contenders}) != len(contenders):
+        raise ValueError("every model of the table needs its own key")
+    timing = ms_per_face(contenders, datasets[0].split("val").x, repeats)
+    rows = []
+    for contender in contenders:
+        for ds in datasets:
+            for name in SPLITS:
+                split = ds.split(name)
+                rows.append({"model": contender.key, "title": contender.title, "release": ds.release,
+                             "split": split.usage, "split_role": contender.roles[split.usage],
+                             **score(contender, split), "ms_per_face": timing[contender.key]})
+    return pd.DataFrame(rows)
+
+
+def accuracy_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy (%) per model (rows) and release and split (columns), with parameters and ms per face."""
+    wide = rows.pivot_table(index=["model", "title"], columns=["release", "split"], values="accuracy", sort=False)
+    wide = wide * 100
+    wide.columns = [f"{release} {split} (%)" for release, split in wide.columns]
+    extra = rows.groupby(["model", "title"], sort=False)[["params", "ms_per_face"]].first()
+    return wide.join(extra).reset_index(level="model", drop=True)
+
+
+# --- Writing ---------------------------------------------------------------------------------
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def manifest(contenders: Sequence[Contender], datasets: Sequence[FER2013], repeats: int,
+             load: tuple[tuple[float, ...], tuple[float, ...]]) -> dict:
+    """What the table was made from and on: models (weights, training, split roles), data checksums,
+    the timing protocol with the machine's load average before and after, hardware, software, commit, date."""
+    return {
+        "date": provenance.now(),
+        "environment": provenance.environment(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "data": {ds.release: {"source": ds.source, "sha256": ds.checksum, "images": len(ds)} for ds in datasets},
+        "classes": list(paper.CLASSES),
+        "seven_to_five": "a seven-class model's outputs for angry, happy, neutral, sad and surprise, renormalized",
+        "timing": {"faces": f"{datasets[0].release} release, PrivateTest, one per call (batch 1)",
+                   "statistic": f"median of {repeats} calls per model, the models taking turns",
+                   "load_average_before": list(load[0]), "load_average_after": list(load[1])},
+        "models": {c.key: {"title": c.title, "params": c.params, "trained_on": c.trained_on,
+                           "split_roles": dict(c.roles), "weights": dict(c.weights)} for c in contenders},
+    }
+
+
+def write(rows: pd.DataFrame, meta: dict, out: str | os.PathLike = OUT_DIR) -> Path:
+    """``peers.csv`` (the rows, fractions rounded to 4 digits, ms to 3) and ``manifest.json`` in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fractions = ["accuracy", *(f"recall_{name}" for name in paper.CLASSES)]
+    rows.assign(**{c: rows[c].round(4) for c in fractions}, ms_per_face=rows["ms_per_face"].round(3)).to_csv(
+        out / "peers.csv", index=False)
+    (out / "manifest.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return out / "peers.csv"
+
+
+def run(datasets: Sequence[FER2013], peer_keys: Sequence[str] = tuple(peers.PEERS), repeats: int = 200,
+        out: str | os.PathLike = OUT_DIR) -> pd.DataFrame:
+    """The whole table: the peers (their packages must be installed), Model A and the shipped Model B on
+    ``datasets``, written to ``out``."""
+    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), model_b()]
+    before = os.getloadavg()
+    rows = table(contenders, datasets, repeats)
+    write(rows, manifest(contenders, datasets, repeats, (before, os.getloadavg())), out)
+    return rows

@@ -1,0 +1,93 @@
+"""The shipped Model B gives the same probabilities wherever it is installed: its Keras file and its ONNX file,
+on 32 real PrivateTest faces, against the probabilities committed beside this test. These ran in the locked
+environment; the compatibility lane (``python3 tasks.py compat``) runs this test on the newest releases that
+pyproject.toml allows, on another Python, where a changed default in Keras, TensorFlow or onnxruntime would
+show up here rather than in a user's labels.
+
+After ``fer-lib ship`` or ``fer-lib export`` replaces a model file, write the reference again:
+``.venv/bin/python tests/test_shipped_reference.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_lib import data, fer2013
+from fer_lib.live import classify
+
+REFERENCE = Path(__file__).resolve().parent / "data" / "shipped_model_reference.json"
+MODEL_FILES = (classify.SHIPPED_KERAS, classify.SHIPPED_ONNX)
+RUNTIMES = {".keras": "tensorflow", ".onnx": "onnxruntime"}
+TOLERANCE = 1e-4
+N_FACES, SEED = 32, 2022
+
+
+def _digests() -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in MODEL_FILES}
+
+
+def _validation_rows(fer: fer2013.FER2013) -> list[int]:
+    """The five-class PrivateTest faces' rows in the challenge CSV."""
+    return [int(i.removeprefix("row ")) for i in fer.split("val").ids]
+
+
+def choose_rows(fer: fer2013.FER2013) -> list[int]:
+    """32 five-class PrivateTest faces, drawn with a fixed seed."""
+    return sorted(int(r) for r in np.random.default_rng(SEED).choice(_validation_rows(fer), N_FACES, replace=False))
+
+
+def reference_faces(fer: fer2013.FER2013, rows: list[int]) -> np.ndarray:
+    """The faces of ``rows`` (48x48 uint8), checked to be five-class PrivateTest rows of the challenge CSV."""
+    if (fer.release != fer2013.RELEASE_CSV or list(fer.ids[rows]) != [f"row {r}" for r in rows]
+            or not set(rows) <= set(_validation_rows(fer))):
+        raise ValueError(f"{fer.source}: the reference's faces are PrivateTest rows of the challenge CSV, "
+                         "which this release does not hold as such")
+    return fer.images[rows]
+
+
+def write_reference() -> None:
+    """The Keras file's probabilities on the chosen faces, with the versions and model checksums they came from."""
+    fer = data.load_fer2013(progress=False)
+    rows = choose_rows(fer)
+    probabilities = classify.load_classifier(classify.SHIPPED_KERAS).predict_proba(reference_faces(fer, rows))
+    versions = {name: metadata.version(name) for name in ("tensorflow", "keras", "numpy")}
+    REFERENCE.parent.mkdir(exist_ok=True)
+    REFERENCE.write_text(json.dumps({
+        "about": "Model B's Keras probabilities on FER-2013 PrivateTest faces (rows of the challenge CSV); "
+                 "written by tests/test_shipped_reference.py",
+        "written_with": {"python": platform.python_version(), **versions},
+        "models_sha256": _digests(),
+        "rows": rows,
+        "probabilities": probabilities.tolist(),
+    }, indent=1) + "\n")
+    print(f"{REFERENCE}: {len(rows)} faces")
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("model_file", MODEL_FILES, ids=lambda path: path.name)
+def test_shipped_model_gives_the_committed_probabilities(model_file, reference, real_csv_data):
+    pytest.importorskip(RUNTIMES[model_file.suffix])
+    assert reference["models_sha256"] == _digests(), \
+        "a shipped model file changed since the reference was written: python tests/test_shipped_reference.py"
+    faces = reference_faces(real_csv_data, reference["rows"])
+    assert len(faces) == N_FACES
+    probabilities = classify.load_classifier(model_file).predict_proba(faces)
+    difference = float(np.abs(probabilities - np.asarray(reference["probabilities"])).max())
+    print(f"\n{model_file.name} vs the reference on {N_FACES} PrivateTest faces: largest difference {difference:.1e}")
+    assert difference <= TOLERANCE
+
+
+if __name__ == "__main__":
+    write_reference()

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_lib import evaluate, fer2013, paper, peers, provenance, runs
+from fer_lib import augment, evaluate, fer2013, paper, peers, provenance, runs
 from fer_lib.fer2013 import FER2013, Split
 from fer_lib.paths import RESULTS_DIR
 
@@ -117,6 +117,62 @@ def model_b() -> Contender:
     meta = models.pretrained_metadata()
     return _ours("model-b", "Model B (shipped)", models.load_pretrained(), meta["release"],
                  meta["config"]["val_split"], meta["epochs_trained"], models.PRETRAINED)
+
+
+#: Model C's runs (chapter 9): one folder per seed
+MODEL_C_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c"
+
+
+def complete_model_c_runs(root: str | os.PathLike = MODEL_C_RUNS) -> list[Path]:
+    """Model C's finished runs, in seed order: the ones with all their epochs and best weights."""
+    from fer_lib.train import BEST_MODEL
+
+    folders = sorted(Path(root).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed")))
+    return [f for f in folders if (f / BEST_MODEL).is_file() and runs.load_run(f).complete]
+
+
+def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Test-time augmentation: the mean of a face's probabilities and its mirror image's."""
+    return lambda faces: (predict(faces) + predict(augment.mirrored(faces))) / 2
+
+
+def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contender:
+    """Model C at its best validation epoch; several runs make an ensemble, the mean of their probabilities
+    (the paper's "collaboration" of models), at the cost of one network call per member and face."""
+    from fer_lib import models
+    from fer_lib.live.classify import FaceClassifier
+    from fer_lib.train import BEST_MODEL
+
+    if not run_dirs:
+        raise ValueError("Model C has no complete run yet (fer-lib train --model c --profile beyond)")
+    loaded = [runs.load_run(d) for d in run_dirs]
+    release = loaded[0].manifest["data"]["release"]
+    members = [FaceClassifier(models.load_model(r.path / BEST_MODEL), release=release) for r in loaded]
+
+    def ensemble(faces: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_proba(faces) for m in members], axis=0)
+
+    predict = mirrored_too(ensemble) if tta else ensemble
+    n = len(loaded)
+    key = "model-c" + (f"-ensemble{n}" if n > 1 else "") + ("-tta" if tta else "")
+    title = "Model C" + (f", ensemble of {n} seeds" if n > 1 else "") + (", mirrored too" if tta else "")
+    val = fer2013.SPLITS[loaded[0].config.val_split]
+    roles = {usage: peers.CHOSE_CHECKPOINT if usage == val else peers.HELD_OUT
+             for usage in (fer2013.SPLITS[name] for name in SPLITS)}
+    return Contender(key=key, title=title, predict_five=predict, params=n * _count_params(members[0].model),
+                     trained_on=f"FER-2013 {release} release, five-class Training, augmented; the weights of the "
+                                f"epoch with the best {val} accuracy",
+                     roles=roles, weights={"runs": [r.path.as_posix() for r in loaded],
+                                           "sha256": [_sha256(r.path / BEST_MODEL) for r in loaded]})
+
+
+def model_c_contenders(run_dirs: Sequence[Path]) -> list[Contender]:
+    """Model C's rows, once it has runs: the first seed alone and mirrored too, and, from two seeds on,
+    their ensemble alone and mirrored too."""
+    if not run_dirs:
+        return []
+    groups = [run_dirs[:1], *([run_dirs] if len(run_dirs) > 1 else [])]
+    return [model_c(group, tta) for group in groups for tta in (False, True)]
 
 
 # --- Measuring -------------------------------------------------------------------------------
@@ -221,9 +277,10 @@ def write(rows: pd.DataFrame, meta: dict, out: str | os.PathLike = OUT_DIR) -> P
 
 def run(datasets: Sequence[FER2013], peer_keys: Sequence[str] = tuple(peers.PEERS), repeats: int = 200,
         out: str | os.PathLike = OUT_DIR) -> pd.DataFrame:
-    """The whole table: the peers (their packages must be installed), Model A and the shipped Model B on
-    ``datasets``, written to ``out``."""
-    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), model_b()]
+    """The whole table: the peers (their packages must be installed), Model A, the shipped Model B and Model C
+    (where it has complete runs) on ``datasets``, written to ``out``."""
+    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), model_b(),
+                  *model_c_contenders(complete_model_c_runs())]
     before = os.getloadavg()
     rows = table(contenders, datasets, repeats)
     write(rows, manifest(contenders, datasets, repeats, (before, os.getloadavg())), out)

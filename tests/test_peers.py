@@ -328,3 +328,34 @@ def test_each_peer_labels_a_fixed_slice_of_privatetest(key, real_csv_data):
     probs = model.predict_five(faces)
     assert probs.shape == (600, 5) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert (probs.argmax(axis=1) == labels).mean() > 0.55  # chance is 0.2; a wrong class map scores far less
+
+
+def test_mirrored_too_averages_a_face_and_its_mirror_image():
+    def left_half_brightness(faces: np.ndarray) -> np.ndarray:
+        left = faces[:, :, :24].mean(axis=(1, 2)) / 255
+        return np.stack([left, 1 - left, *np.zeros((3, len(faces)))], axis=1)
+
+    faces = np.zeros((2, 48, 48), np.uint8)
+    faces[:, :, :24] = 255  # bright on the left only: the mirror is bright on the right
+    np.testing.assert_allclose(peertable.mirrored_too(left_half_brightness)(faces)[:, :2], 0.5)
+
+
+@pytest.mark.slow
+def test_model_c_rows_come_from_complete_runs_only(tmp_path, small_data):
+    from fer_lib import train
+
+    config = train.profile("smoke", "c", keep_best=True, epochs=1)
+    for seed in (0, 1):
+        train.fit(replace(config, seed=seed), tmp_path / f"seed{seed}", small_data, progress=False)
+    train.fit(replace(config, seed=2, epochs=2), tmp_path / "seed2", small_data, progress=False, stop_after=1)
+    complete = peertable.complete_model_c_runs(tmp_path)
+    assert [p.name for p in complete] == ["seed0", "seed1"]
+    rows = peertable.model_c_contenders(complete)
+    assert [c.key for c in rows] == ["model-c", "model-c-tta", "model-c-ensemble2", "model-c-ensemble2-tta"]
+    assert rows[2].params == 2 * rows[0].params
+    assert rows[0].roles == {"PrivateTest": peers.CHOSE_CHECKPOINT, "PublicTest": peers.HELD_OUT}
+    faces = small_data.split("val").x[:4]
+    assert rows[0].predict_five(faces).shape == (4, 5)
+    assert peertable.model_c_contenders([]) == []
+    with pytest.raises(ValueError, match="no complete run"):
+        peertable.model_c([])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from synth import tiny_rows, write_csv
 
-from fer_lib import cli, readers, runs, stats, study, train
+from fer_lib import cli, hypotheses, provenance, readers, runs, stats, study, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,9 +49,12 @@ def test_cells_switch_one_thing_at_a_time():
 
 def test_plan_command_lists_one_command_per_run(capsys):
     assert cli.main(["study", "plan", "--seeds", "2"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    *lines, summary = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 * len(study.CELLS)
     assert lines[0].startswith("fer-lib study run 0 ") and "none, seed 0" in lines[0]
+    left = sum(not line.endswith("(complete)") for line in lines)
+    assert summary.startswith(f"# {left} of {len(lines)} runs left; this machine runs them ")
+    assert ("at full speed" in summary) == bool(provenance.native_bf16_features())
 
 
 def test_run_needs_an_index_or_a_cell_and_seed(capsys):
@@ -168,7 +171,7 @@ def test_paired_tests_pair_runs_of_the_same_seed(factorial):
 
 
 def test_hypotheses_are_pending_without_their_cells(factorial):
-    table = study.hypotheses(factorial).set_index(["hypothesis", "model"])
+    table = hypotheses.table(factorial).set_index(["hypothesis", "model"])
     assert table.loc[("b", "B"), "verdict"] == study.PENDING  # both_d05 has not finished
     assert table.loc[("c", "B"), "verdict"] == study.PENDING
     assert table.loc[("d", "B"), "ours_val"] == pytest.approx(66.0)
@@ -180,8 +183,8 @@ def test_hypotheses_are_pending_without_their_cells(factorial):
 
 def test_closest_epoch():
     epochs = pd.Index([1, 2, 3], name="epoch")
-    epoch, distance = study.closest_epoch(pd.Series([50.0, 64.0, 90.0], epochs), pd.Series([50.0, 62.0, 60.0], epochs),
-                                          (64.8, 63.3))
+    epoch, distance = hypotheses.closest_epoch(pd.Series([50.0, 64.0, 90.0], epochs),
+                                               pd.Series([50.0, 62.0, 60.0], epochs), (64.8, 63.3))
     assert (epoch, distance) == (2, pytest.approx(1.3))
 
 
@@ -211,7 +214,7 @@ def test_a_study_not_started_reads_as_pending(tmp_path):
     assert np.isnan(study.headline(table)["bn_best"])
     assert study.claims_evidence(study.headline(table)) == {}
     assert study.paired_tests(empty).empty and study.mean_curves(empty) == {}
-    assert set(study.hypotheses(empty)["verdict"]) == {study.PENDING}
+    assert set(hypotheses.table(empty)["verdict"]) == {study.PENDING}
 
 
 def test_the_chapter_says_how_far_the_study_is_only_while_it_is_not_complete(factorial):
@@ -222,13 +225,13 @@ def test_the_chapter_says_how_far_the_study_is_only_while_it_is_not_complete(fac
 
 
 def test_the_readings_the_seeds_support_in_words(factorial):
-    tested = study.hypotheses(factorial)
+    tested = hypotheses.table(factorial)
     # (a) is read for both models, the others for one; (b) and (c) are pending (no complete runs of their cells)
-    assert study.readings(tested, "not supported") == ["(a) for Model A", "(a) for Model B", "(d)", "(e)"]
-    assert study.readings(tested, study.PENDING) == ["(b)", "(c)"] and study.readings(tested) == []
-    assert study.readings(tested, "not supported", described=True)[:2] == [
-        "(a) far fewer effective epochs than stated, for Model A", "(a) far fewer effective epochs than stated, for "
-                                                                   "Model B"]
+    assert hypotheses.readings(tested, "not supported") == ["(a) for Model A", "(a) for Model B", "(d)", "(e)"]
+    assert hypotheses.readings(tested, study.PENDING) == ["(b)", "(c)"] and hypotheses.readings(tested) == []
+    assert hypotheses.readings(tested, "not supported", described=True)[1:] == [
+        "(a) far fewer effective epochs than stated (Model B)", "(d) the best epoch reported, not the last",
+        "(e) Model A's run did not start from scratch"]
     assert study.in_words([]) == "none" and study.in_words(["x"]) == "x"
     assert study.in_words(["x", "y", "z"]) == "x, y and z"
 
@@ -292,7 +295,7 @@ def test_a_complete_study_has_nothing_pending(complete_study):
     numbers = study.headline(table)
     assert not any(isinstance(v, float) and math.isnan(v) for v in numbers.values())
     assert all(verdict is not None for _, verdict in list(study.claims_evidence(numbers).values())[1:])
-    assert study.PENDING not in set(study.hypotheses(found)["verdict"])
+    assert study.PENDING not in set(hypotheses.table(found)["verdict"])
     assert study.precision_check(found, fp32)["decision"] != study.PENDING
     assert len(study.paired_tests(found)) == len(study.PAIRS) * len(study.SEEDS)
 

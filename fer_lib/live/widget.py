@@ -6,15 +6,15 @@ buffer; the kernel runs :class:`fer_lib.live.pipeline.Pipeline` and the
 browser draws its boxes, labels and probabilities over the video, which plays
 at the camera's rate on its own.
 
-Rate: the browser sends one frame at a time, the next when the kernel has
-answered the last. The kernel hands each frame to a thread of its own that
-runs the pipeline, and answers at once with the newest analysis that thread
-has finished (of the frame before, where the pipeline is quicker than a round
-trip). So the pipeline's time is spent while the next frame travels instead
-of adding to every round trip, and where it is slower than the round trips
-the frames it has not begun are dropped as stale, never queued: the labels
-keep up with what the browser and Jupyter's messages allow, a round trip
-behind the video at most.
+Rate: the kernel hands each frame to a thread of its own that runs the
+pipeline, and answers a frame as soon as that thread takes it up, with the
+newest analysis finished by then (usually the previous frame's). The browser
+sends its next frame on that answer (at most ``max_in_flight`` frames await
+one), so the next frame travels while this one is analysed and the
+pipeline's time is not added to every round trip. Where the pipeline is
+slower than the frames come, a frame not yet taken when a newer one arrives
+is stale: it is dropped, never queued. So the labels keep up with what the
+browser and Jupyter's messages allow, about a round trip behind the video.
 
 Size: the frame is sent at ``frame_width`` (320 pixels wide by default)
 because the pipeline searches a copy shrunk further still, and as grey pixels
@@ -89,7 +89,7 @@ class WebcamWidget(anywidget.AnyWidget):
     jpeg_quality = traitlets.Float(0.8).tag(sync=True)
     frame_width = traitlets.Int(320).tag(sync=True)
     frame_format = traitlets.Enum(FRAME_FORMATS, default_value="auto").tag(sync=True)
-    max_in_flight = traitlets.Int(1).tag(sync=True)
+    max_in_flight = traitlets.Int(2).tag(sync=True)
     fps = traitlets.Float(0.0).tag(sync=True)
 
     def __init__(self, pipeline: Pipeline | None = None, **kwargs) -> None:
@@ -159,32 +159,38 @@ class WebcamWidget(anywidget.AnyWidget):
         super().close()
 
     def _on_frame(self, _widget, content: dict, buffers: list) -> None:
-        """Decode the frame, leave it for the analysing thread (in place of any it has not begun) and answer at
-        once with this view's newest analysis: the reply frees the browser to send the next frame."""
+        """Decode the frame and leave it for the analysing thread, in place of any it has not taken yet: that
+        one is stale, and its reply says so."""
         if not isinstance(content, dict) or content.get("type") != "frame":
             return
-        view = content.get("view")
-        reply = {"type": "reply", "id": content.get("id"), "view": view}
+        view, frame_id = content.get("view"), content.get("id")
         try:
-            pixels, scale = self._decode(buffers[0] if buffers else b"", f"frame {content.get('id')}",
-                                         _size(content), content.get("shape"))
+            pixels, scale = self._decode(buffers[0] if buffers else b"", f"frame {frame_id}", _size(content),
+                                         content.get("shape"))
         except (ValueError, cv2.error) as err:  # a garbled frame gets an error reply; the stream goes on
-            reply["error"] = str(err)
-            pixels = None
+            self._reply(view, frame_id, error=str(err))
+            return
         with self._mailbox:
-            if pixels is not None:
-                self.dropped += self._waiting is not None
-                self._waiting = _Frame(view, content.get("id"), pixels, scale, self._scene)
-                self._mailbox.notify()
-            reply |= {"result": self._latest.get(view), "frames": self.frames, "dropped": self.dropped,
-                      "kernel_ms": round(self.kernel_ms, 2)}
+            stale, self._waiting = self._waiting, _Frame(view, frame_id, pixels, scale, self._scene)
+            if stale is not None:
+                self.dropped += 1
+            self._mailbox.notify()
+        if stale is not None:
+            self._reply(stale.view, stale.id, stale=True)
         if self._worker is None:
             self._worker = threading.Thread(target=self._analyse_waiting, name="webcam-widget", daemon=True)
             self._worker.start()
-        self.send(reply)
+
+    def _reply(self, view: str, frame_id: int, **news) -> None:
+        """Answer a frame: with the newest finished analysis for its view, and the counts."""
+        with self._mailbox:
+            reply = {"type": "reply", "id": frame_id, "view": view, "result": self._latest.get(view),
+                     "frames": self.frames, "dropped": self.dropped, "kernel_ms": round(self.kernel_ms, 2)}
+        self.send(reply | news)
 
     def _analyse_waiting(self) -> None:
-        """The analysing thread: the newest waiting frame through the pipeline, again and again."""
+        """The analysing thread: takes the newest waiting frame, answers it at once (the browser's next frame
+        travels while this one is analysed) and runs it through the pipeline; again and again."""
         scene = None
         while True:
             with self._mailbox:
@@ -192,6 +198,7 @@ class WebcamWidget(anywidget.AnyWidget):
                 if self._closed:
                     return
                 frame, self._waiting = self._waiting, None
+            self._reply(frame.view, frame.id)
             if frame.scene != scene:
                 self.pipeline.reset()
                 scene = frame.scene

@@ -2,11 +2,11 @@
 //
 // Camera (getUserMedia) or a video file -> the video plays at its own rate; its current frame, scaled down to
 // frame_width (the kernel searches a smaller copy anyway), as grey pixels or a JPEG (frame_format), goes to the
-// kernel as a custom message with one binary buffer. The kernel answers at once with the newest analysis its
-// pipeline thread has finished (boxes in the camera's pixels, labels, probabilities), which is drawn over the
-// video. Event driven on both sides: a frame leaves when fewer than max_in_flight (1) are unanswered and
-// 1/max_fps has passed, so frames never queue anywhere; the kernel drops a frame that a newer one overtook
-// before its analysis began.
+// kernel as a custom message with one binary buffer. The kernel answers a frame when its pipeline thread takes
+// it up, with the newest analysis finished by then (boxes in the camera's pixels, labels, probabilities), which
+// is drawn over the video. Event driven on both sides: a frame leaves when fewer than max_in_flight are
+// unanswered and 1/max_fps has passed, so the next frame travels while the last is analysed; the kernel drops
+// (and answers) a frame that a newer one overtook before its analysis began, so nothing queues.
 
 const NO_REPLY_MS = 10000;
 const STATS_EVERY_MS = 250;
@@ -210,7 +210,8 @@ function render({ model, el: root }) {
     schedule();  // with max_in_flight above 1, another frame may leave while this one is in flight
   }
 
-  // The kernel's reply to one frame, with its newest analysis (of this frame or an earlier one, or none yet).
+  // The kernel's reply to one frame, taken up or dropped as stale, with its newest analysis (of an earlier frame
+  // as a rule, or none yet).
   function onReply(msg) {
     if (msg.type !== "reply" || msg.view !== view || !inFlight.has(msg.id)) return;
     const now = performance.now();

@@ -142,7 +142,7 @@ def compat() -> None:
         print(f"compat: skipped: {message}")
         return
     shutil.rmtree(COMPAT_VENV, ignore_errors=True)
-    pip = (COMPAT_BIN / "python", "-m", "pip", "install", "--quiet", "--no-compile")  # compiling all: a minute
+    pip = (COMPAT_BIN / "python", "-m", "pip", "install", "--quiet", "--no-compile")  # .pyc on import instead
     pytest = (COMPAT_BIN / "python", "-m", "pytest", "-p", "no:cacheprovider")
     smoke = {**QUIET, "FER_PROFILE": "smoke"}
     timings: dict[str, float] = {}

@@ -1,6 +1,6 @@
 """What Model C (chapter 9) costs live, beside the shipped Model B, measured in one run.
 
-    python benchmarks/beyond_speed.py [--run results/beyond/model_c/seed0] [--frames 300]
+    python benchmarks/beyond_speed.py [--run results/beyond/model_c/seed0] [--frames 300] [--out FILE]
 
 Prints the milliseconds of one face (batch 1) on onnxruntime, the way the live
 pipeline runs a model, for Model B and Model C, and Model C mirrored too (two
@@ -9,12 +9,14 @@ pipeline's frames per second on a moving face with each model. Goals (issue 24):
 Model C at most 5 ms per face, and the pipeline still at least 60 frames/s.
 
 A network's cost does not depend on its weights: where Model C has no trained
-run yet, a freshly initialised one is timed, and the output says so.
+run yet, a freshly initialised one is timed, and the output says so. The numbers,
+the machine and its load go to ``results/beyond/speed.json``, which chapter 9 reads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -27,7 +29,7 @@ import cv2
 import numpy as np
 from skimage import data as skdata
 
-from fer_lib import augment, export, models
+from fer_lib import augment, export, models, provenance
 from fer_lib.live import classify
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import Pipeline
@@ -73,7 +75,9 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("results/beyond/model_c/seed0"))
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=Path("results/beyond/speed.json"))
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory() as tmp:
         c_path, what = model_c_onnx(args.run, Path(tmp))
@@ -103,6 +107,14 @@ def main() -> None:
         print(f"  {name:<28} {value:6.1f} frames/s")
     print(f"goal >= {GOAL_FPS} frames/s with Model C: {'met' if rates['Model C'] >= GOAL_FPS else 'missed'} "
           f"({rates['Model C'] / rates['Model B']:.2f} of Model B's rate in the same run)")
+    record = {"date": provenance.now(), "command": "python benchmarks/beyond_speed.py", "model_c": what,
+              "ms_per_face": ms, "fps": rates, "goals": {"ms_per_face": GOAL_MS_PER_FACE, "fps": GOAL_FPS},
+              "repeats": args.repeats, "frames": args.frames,
+              "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
+              "environment": provenance.environment()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"\n{args.out}")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tensorflow(args.threads)
     from fer_lib import data, runs, train
 
-    config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed, precision=args.precision)
+    config = train.profile(args.profile, args.model, epochs=args.epochs, seed=args.seed, precision=args.precision,
+                           augment=False if args.no_augment else None)
     out = args.out or runs.run_folder(args.profile, args.model)
     train.check_precision(config.precision, args.allow_emulated)  # before the data loads
     ds = data.load_fer2013(args.data)
@@ -212,8 +213,9 @@ def cmd_peers(args: argparse.Namespace) -> int:
     _quiet_tensorflow(args.threads)
     from fer_lib import data, peers, peertable
 
+    keys = [peers.peer(key).key for key in args.peer] if args.peer else list(peers.PEERS)  # before the data loads
     datasets = [data.load_fer2013(args.csv, release="csv"), data.load_fer2013(args.folder, release="folder")]
-    rows = peertable.run(datasets, args.peer or tuple(peers.PEERS), repeats=args.repeats, out=args.out)
+    rows = peertable.run(datasets, keys, repeats=args.repeats, out=args.out)
     print(peertable.accuracy_table(rows).round(1).to_string())
     print(f"\n{args.out}: peers.csv (with recall per class and each split's role in each model's training) and "
           "manifest.json")
@@ -245,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override the profile's epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default results/<profile>/model_<model>)")
+    p.add_argument("--no-augment", action="store_true", help="train without the beyond profile's augmentation "
+                   "(its ablation)")
     p.set_defaults(func=cmd_train)
 
     study = sub.add_parser("study", help="the multi-seed study of batch normalization and dropout")
@@ -308,18 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
             "--release", choices=("csv", "folder"),
             help="the FER-2013 release the model was trained on (default: from the JSON beside it; required without)")
 
-    from fer_lib.peers import PEERS
-    from fer_lib.peertable import OUT_DIR
-
+    # the peers' names are checked when they load: importing fer_lib.peers here would need Keras for every
+    # command, and the live extra runs without it
     p = sub.add_parser("peers", help=cmd_peers.__doc__)
-    p.add_argument("--peer", action="append", choices=tuple(PEERS),
+    p.add_argument("--peer", action="append",
                    help="a published model to include (repeatable; default: all; install them with "
                         "pip install --no-deps -r requirements-peers.txt)")
     p.add_argument("--csv", help="the challenge CSV release (default: searched)")
     p.add_argument("--folder", help="the image-folder release (default: searched)")
     p.add_argument("--repeats", type=int, default=200, help="single-face calls timed per model (default 200)")
     p.add_argument("--threads", type=int, help="CPU threads for TensorFlow (default: all)")
-    p.add_argument("--out", default=str(OUT_DIR), help=f"output folder (default {OUT_DIR})")
+    p.add_argument("--out", default=f"{RESULTS_DIR}/peers", help=f"output folder (default {RESULTS_DIR}/peers)")
     p.set_defaults(func=cmd_peers)
     return parser
 

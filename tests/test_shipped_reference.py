@@ -1,8 +1,8 @@
 """The shipped Model B gives the same probabilities wherever it is installed: its Keras file and its ONNX file,
-on 32 real PrivateTest faces, against the probabilities committed beside this test. These ran in the locked
-environment; the compatibility lane (``python3 tasks.py compat``) runs this test on the newest releases that
-pyproject.toml allows, on another Python, where a changed default in Keras, TensorFlow or onnxruntime would
-show up here rather than in a user's labels.
+on 32 real PrivateTest faces, against the Keras file's probabilities committed beside this test, written in the
+locked environment (Python 3.11). The compatibility lane (``python3 tasks.py compat``) runs this test on the
+newest releases that pyproject.toml allows, on Python 3.12, where a changed default in Keras, TensorFlow or
+onnxruntime would show up here rather than in a user's labels.
 
 After ``fer-lib ship`` or ``fer-lib export`` replaces a model file, write the reference again:
 ``.venv/bin/python tests/test_shipped_reference.py``.

@@ -323,3 +323,15 @@ def test_the_jax_backend_trains_resumes_and_ships_a_model_tensorflow_loads(tmp_p
     np.testing.assert_allclose(shipped.predict(x, verbose=0), np.load(tmp_path / "predicted.npy"), atol=1e-4)
 
 
+
+
+@pytest.mark.slow
+def test_train_command_switches_the_recipes_augmentation_off(tmp_path, small_csv):
+    """The ablation of chapter 9: the beyond profile without augmentation, everything else the same."""
+    for flag, expected in (([], True), (["--no-augment"], False)):
+        out = tmp_path / f"augment_{expected}"
+        argv = ["train", "--model", "c", "--profile", "beyond", "--epochs", "1", "--data", str(small_csv),
+                "--out", str(out), "--no-progress", *flag]
+        assert cli.main(argv) == 0
+        config = json.loads((out / "manifest.json").read_text())["config"]
+        assert config["augment"] is expected and config["label_smoothing"] == 0.1 and config["schedule"] == "cosine"

@@ -1,0 +1,437 @@
+"""Beyond the paper (chapter 9): Model C's runs and their ablations, where each stands and what each
+ingredient adds, the goals of the work beyond the paper and how far each is met, and every model of the
+peer table on the releases and in chapter 8's simulated webcam.
+
+Every planned run is one command (``PLAN``). A run folder may be missing (not started), hold a run in
+progress or a complete one: everything here reads whatever there is, and a number that needs more reads
+"pending".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fer_lib import augment, book, models, paper, peers, peertable, plots, provenance, runs, study, train
+from fer_lib.compare import PENDING
+from fer_lib.live import livestudy, scenes
+from fer_lib.paths import RESULTS_DIR
+
+PROFILE = "beyond"
+BEYOND_DIR = Path(RESULTS_DIR) / PROFILE
+#: What ``benchmarks/beyond_speed.py`` writes: ms per face on onnxruntime and the live pipeline's frames/s
+SPEED = BEYOND_DIR / "speed.json"
+SPEED_COMMAND = "python benchmarks/beyond_speed.py"
+PEERS_CSV = Path(RESULTS_DIR) / "peers" / "peers.csv"
+PEERS_COMMAND = "fer-lib peers"
+NOT_STARTED = "not started"
+#: The peer table's key of Model C's first seed alone (``peertable.model_c``)
+MODEL_C_KEY = "model-c"
+#: The splits and releases of the goals, as the peer table names them
+PUBLIC, ORIGINAL, EQUALIZED = "PublicTest", "csv", "folder"
+
+
+# --- The planned runs ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the chapter: what it changes against Model C with the recipe, its folder (from the
+    repository root), the command that trains or resumes it, and its epochs."""
+
+    key: str
+    label: str
+    changes: str
+    folder: str
+    command: str
+    epochs: int
+
+
+def _beyond_run(key: str, label: str, changes: str, model: str, seed: int, name: str,
+                augmented: bool = True) -> PlannedRun:
+    folder = f"{BEYOND_DIR.as_posix()}/{name}/seed{seed}"
+    command = (f"fer-lib train --model {model} --profile {PROFILE} --seed {seed} --out {folder}"
+               + ("" if augmented else " --no-augment"))
+    epochs = train.profile(PROFILE, model, seed=seed, augment=augmented).epochs
+    return PlannedRun(key, label, changes, folder, command, epochs)
+
+
+def _study_run(key: str, label: str, changes: str, cell: str, seed: int) -> PlannedRun:
+    planned = study.PlannedRun.of(cell, seed)
+    return PlannedRun(key, label, changes, planned.out.as_posix(), planned.command(), planned.config().epochs)
+
+
+REFERENCE = "model_c"
+PLAN: tuple[PlannedRun, ...] = (
+    _beyond_run(REFERENCE, "Model C, the recipe, seed 0", "nothing: the reference", "c", 0, "model_c"),
+    _beyond_run("model_c_noaug", "Model C without augmentation, seed 0", "no augmentation", "c", 0, "model_c_noaug",
+                augmented=False),
+    _beyond_run("model_b_recipe", "Model B, the recipe, seed 0", "Model B's network", "b", 0, "model_b_recipe"),
+    _study_run("model_b_paper", "Model B, the paper's protocol, seed 0 (the study's cell both)",
+               "Model B's network and the paper's protocol: no augmentation nor label smoothing, a constant "
+               "learning rate, bfloat16", "both", 0),
+    *(_beyond_run(f"model_c_seed{seed}", f"Model C, the recipe, seed {seed}", "the seed (a member of the ensemble)",
+                  "c", seed, "model_c") for seed in (1, 2)),
+)
+#: What each ingredient adds: (ingredient, the run with it, the run without it)
+INGREDIENTS: tuple[tuple[str, str, str], ...] = (
+    ("augmentation (Model C)", REFERENCE, "model_c_noaug"),
+    ("Model C's network instead of Model B's (both with the recipe)", REFERENCE, "model_b_recipe"),
+    ("the recipe instead of the paper's protocol (Model B)", "model_b_recipe", "model_b_paper"),
+)
+
+
+def planned(key: str) -> PlannedRun:
+    for run in PLAN:
+        if run.key == key:
+            return run
+    raise ValueError(f"unknown run {key!r}: expected one of {[r.key for r in PLAN]}")
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A planned run as its folder stands: the epochs it has finished (none where it has not started or
+    is in its first epoch), its manifest once it has one, and its best-epoch predictions once complete."""
+
+    plan: PlannedRun
+    path: Path
+    history: pd.DataFrame
+    manifest: dict | None
+
+    @property
+    def started(self) -> bool:
+        return self.path.is_dir()
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    @property
+    def complete(self) -> bool:
+        return self.epochs_done >= self.plan.epochs
+
+    def status(self) -> str:
+        """"not started", "epoch 4 of 50 (in progress)" or "all 50 epochs", as ``runs.Run.status`` says it."""
+        if not self.started:
+            return NOT_STARTED
+        if self.complete:
+            return f"all {self.plan.epochs} epochs"
+        return f"epoch {self.epochs_done} of {self.plan.epochs} (in progress)"
+
+    def best(self) -> tuple[float, int | None]:
+        """The best PrivateTest (validation) accuracy so far, in %, and its epoch; NaN and None before any."""
+        if not self.epochs_done:
+            return math.nan, None
+        row = self.history.loc[self.history["val_accuracy"].idxmax()]
+        return 100 * float(row["val_accuracy"]), int(row["epoch"])
+
+    def test_at_best(self) -> float:
+        """PublicTest accuracy (%) of the best epoch's weights: NaN until the run is complete."""
+        if not self.complete or not (self.path / train.PREDICTIONS).is_file():
+            return math.nan
+        rows = runs.read_predictions(self.path).query("split == 'test'")
+        return 100 * float((rows["best"] == rows["label"]).mean())
+
+    def describe(self) -> str:
+        """Its status and best PrivateTest accuracy, in words true in every state of the run."""
+        best, epoch = self.best()
+        if epoch is None:
+            return f"{self.status()}, no epoch finished"
+        return f"{self.status()}, best PrivateTest accuracy {best:.1f}% (epoch {epoch})"
+
+
+def machines(manifest: dict | None) -> str:
+    """The machines a run's sessions ran on, or "pending" before it has a manifest."""
+    if not manifest:
+        return PENDING
+    return "; ".join(sorted({provenance.machine_text(s) for s in manifest["segments"]}))
+
+
+def read_progress(run: PlannedRun, root: str | os.PathLike = ".") -> RunProgress:
+    """A planned run's folder under the repository ``root``, whatever state it is in."""
+    path = Path(root) / run.folder
+    history = (runs.read_history(path) if (path / "history.csv").is_file()
+               else pd.DataFrame(columns=list(train.HISTORY_COLUMNS)))
+    manifest = json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").is_file() else None
+    return RunProgress(run, path, history, manifest)
+
+
+def read_plan(root: str | os.PathLike = ".") -> dict[str, RunProgress]:
+    return {run.key: read_progress(run, root) for run in PLAN}
+
+
+def ablation_table(progress: Mapping[str, RunProgress]) -> pd.DataFrame:
+    """Every planned run: what it changes, its status, its best PrivateTest accuracy so far and its epoch, and
+    PublicTest at that epoch once complete (%), with the command that trains or resumes it."""
+    rows = []
+    for p in progress.values():
+        best, epoch = p.best()
+        rows.append({"run": p.plan.label, "changes": p.plan.changes, "status": p.status(),
+                     "best PrivateTest (%)": best, "its epoch": epoch, "PublicTest, that epoch (%)": p.test_at_best(),
+                     "command": p.plan.command})
+    return pd.DataFrame(rows).set_index("run").astype({"its epoch": "Int64"})
+
+
+def ingredients_table(progress: Mapping[str, RunProgress]) -> pd.DataFrame:
+    """What each ingredient adds, in points: the run with it minus the run without it, on the best PrivateTest
+    accuracy and on PublicTest at the best epoch, once both runs are complete (one seed each)."""
+    rows = []
+    for name, with_it, without in INGREDIENTS:
+        a, b = progress[with_it], progress[without]
+        done = a.complete and b.complete
+        rows.append({"ingredient": name, "runs compared": f"{a.plan.label} minus {b.plan.label}",
+                     "best PrivateTest (points)": a.best()[0] - b.best()[0] if done else math.nan,
+                     "PublicTest (points)": a.test_at_best() - b.test_at_best() if done else math.nan})
+    return pd.DataFrame(rows).set_index("ingredient")
+
+
+# --- The peer table ------------------------------------------------------------------------------
+def read_peer_rows(root: str | os.PathLike = ".") -> pd.DataFrame:
+    return pd.read_csv(Path(root) / PEERS_CSV)
+
+
+def peer_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``peertable.accuracy_table`` with what PublicTest was to each model's training."""
+    roles = rows[rows["split"] == PUBLIC].groupby("title", sort=False)["split_role"].first()
+    return peertable.accuracy_table(rows).join(roles.rename(f"{PUBLIC} was"))
+
+
+def accuracy(rows: pd.DataFrame, model: str, release: str = ORIGINAL, split: str = PUBLIC) -> float:
+    """One model's accuracy (%) on one release's split, NaN where the table has no such row."""
+    found = rows[(rows["model"] == model) & (rows["release"] == release) & (rows["split"] == split)]
+    return 100 * float(found["accuracy"].iloc[0]) if len(found) else math.nan
+
+
+def best_peer(rows: pd.DataFrame, release: str = ORIGINAL, split: str = PUBLIC) -> tuple[str, str, float]:
+    """The published peer with the best accuracy on a release's split: (key, title, accuracy %)."""
+    found = rows[rows["model"].isin(list(peers.PEERS)) & (rows["release"] == release) & (rows["split"] == split)]
+    if found.empty:
+        raise ValueError(f"the peer table has no published peer on {release} {split}")
+    top = found.loc[found["accuracy"].idxmax()]
+    return top["model"], top["title"], 100 * float(top["accuracy"])
+
+
+def cross_release(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model and split: accuracy (%) on the original pixels and on the equalized release, and the change."""
+    wide = 100 * rows.pivot_table(index="title", columns=["split", "release"], values="accuracy", sort=False)
+    out = {}
+    for split in rows["split"].unique():
+        out[(split, "original (%)")] = wide[(split, ORIGINAL)]
+        out[(split, "equalized (%)")] = wide[(split, EQUALIZED)]
+        out[(split, "change (points)")] = wide[(split, EQUALIZED)] - wide[(split, ORIGINAL)]
+    return pd.DataFrame(out).rename_axis("model")
+
+
+# --- The goals -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Goal:
+    """A goal of the work beyond the paper: a target that the measured value must reach (``at_least``) or
+    stay under, and the unit a miss is counted in."""
+
+    what: str
+    target: float
+    unit: str
+    at_least: bool
+    #: the target is an accuracy in % (and a miss counts in points)
+    percent: bool = False
+    #: decimals of the measured value and of a miss
+    decimals: int = 1
+
+    def verdict(self, measured: float) -> str:
+        if math.isnan(measured):
+            return PENDING
+        short = self.target - measured if self.at_least else measured - self.target
+        return "met" if short <= 0 else f"missed by {_amount(short, self.decimals)} {self.unit}"
+
+    def shown(self) -> str:
+        unit = "%" if self.percent else f" {self.unit.removesuffix('s') if self.target == 1 else self.unit}"
+        return f"{'at least' if self.at_least else 'at most'} {self.target:g}{unit}"
+
+
+def _amount(value: float, decimals: int) -> str:
+    """A positive amount to ``decimals``, or to as many more (up to two) as show it is not zero."""
+    shown = next((d for d in (decimals, decimals + 1) if round(value, d) > 0), decimals + 2)
+    return f"{value:.{shown}f}"
+
+
+GOALS: dict[str, Goal] = {
+    "accuracy": Goal(f"Model C's five-class {PUBLIC} accuracy, original pixels (%)", 78.0, "points", True, True),
+    "release": Goal("its drop from the original pixels to the equalized release (points)", 1.0, "points", False),
+    "peer": Goal(f"its lead over the best published peer on {PUBLIC}, original pixels (points)", 4.0, "points",
+                 True),
+    "latency": Goal("its time per face, one face per call on onnxruntime (ms)", 5.0, "ms", False, decimals=2),
+    "fps": Goal("the live pipeline's rate with it (frames/s)", 60.0, "frames/s", True, decimals=0),
+}
+
+
+def model_c_scores(rows: pd.DataFrame, reference: RunProgress) -> dict[str, tuple[float, str]]:
+    """Model C's PublicTest accuracy (%) on each release, and what it was measured from: the peer table once it
+    has Model C's rows, else (original pixels only) the complete run's best-epoch predictions."""
+    if (rows["model"] == MODEL_C_KEY).any():
+        basis = f"the peer table ({PEERS_CSV.as_posix()})"
+        return {r: (accuracy(rows, MODEL_C_KEY, r), basis) for r in (ORIGINAL, EQUALIZED)}
+    state = f"Model C's run: {reference.describe()}"
+    if reference.complete:
+        return {ORIGINAL: (reference.test_at_best(), f"the run's best-epoch predictions ({train.PREDICTIONS})"),
+                EQUALIZED: (math.nan, f"needs Model C in the peer table: {PEERS_COMMAND}")}
+    return {ORIGINAL: (math.nan, state), EQUALIZED: (math.nan, state)}
+
+
+def read_speed(path: str | os.PathLike) -> dict | None:
+    """``benchmarks/beyond_speed.py``'s record, or None where it has not been run."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _speed_basis(speed: dict) -> str:
+    load = speed.get("load_average", {}).get("before", [math.nan])[0]
+    return (f"{speed.get('command', SPEED_COMMAND)}, {speed['date'][:10]}, "
+            f"{provenance.machine_text(speed['environment'])}, load average {load:.1f}; timed: {speed['model_c']}")
+
+
+def goals_table(rows: pd.DataFrame, reference: RunProgress, speed: dict | None) -> pd.DataFrame:
+    """Each goal: its target, the measured value, the verdict (met, missed by how much, or pending) and what the
+    value was measured from, or why it is pending."""
+    scores = model_c_scores(rows, reference)
+    (original, basis), (equalized, eq_basis) = scores[ORIGINAL], scores[EQUALIZED]
+    _, peer_title, peer_accuracy = best_peer(rows)
+    no_speed = f"the benchmark has not been run: {SPEED_COMMAND}"
+    measured = {
+        "accuracy": (original, basis),
+        "release": (original - equalized, eq_basis),
+        "peer": (original - peer_accuracy, f"{basis}; best peer: {peer_title}, {peer_accuracy:.1f}%"),
+        "latency": (speed["ms_per_face"]["Model C"], _speed_basis(speed)) if speed else (math.nan, no_speed),
+        "fps": (speed["fps"]["Model C"], _speed_basis(speed)) if speed else (math.nan, no_speed),
+    }
+    signed = ("release", "peer")
+    return pd.DataFrame([{"goal": goal.what, "target": goal.shown(),
+                          "measured": book.fmt(value, f"{'+' if key in signed else ''}.{goal.decimals}f"),
+                          "verdict": goal.verdict(value), "measured from": why}
+                         for key, goal in GOALS.items() for value, why in [measured[key]]]).set_index("goal")
+
+
+def verdict_counts(goals: pd.DataFrame) -> dict[str, int]:
+    """How many goals are met, missed and pending."""
+    verdicts = goals["verdict"]
+    return {"met": int((verdicts == "met").sum()), "missed": int(verdicts.str.startswith("missed").sum()),
+            "pending": int((verdicts == PENDING).sum())}
+
+
+def speed_table(speed: dict | None) -> pd.DataFrame:
+    """The benchmark's milliseconds per face and frames per second, one row per model it timed; Models B and C
+    pending where it has not been run."""
+    if speed is None:
+        return pd.DataFrame({"ms per face": math.nan, "frames/s": math.nan}, index=["Model B", "Model C"])
+    order = list(dict.fromkeys([*speed["ms_per_face"], *speed["fps"]]))
+    return pd.DataFrame({"ms per face": pd.Series(speed["ms_per_face"]), "frames/s": pd.Series(speed["fps"])}, order)
+
+
+# --- What Model C costs ----------------------------------------------------------------------------
+def multiply_adds(model) -> int:
+    """Multiply-adds of one face through a model's convolutions and dense layers: what its time per face
+    grows with."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            height, width, filters = layer.output.shape[1:]
+            total += height * width * math.prod(layer.kernel_size) * layer.input.shape[-1] * filters
+        elif kind == "Dense":
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def cost_table(networks: Mapping[str, object], histories: Mapping[str, pd.DataFrame],
+               where: Mapping[str, str]) -> pd.DataFrame:
+    """Per model: parameters, millions of multiply-adds per face, and the median milliseconds of a training step
+    over the epochs its run has had (the validation pass and, with the recipe, the augmentation included)."""
+    return pd.DataFrame({name: {
+        "parameters": models.count_params(network)["total"],
+        "multiply-adds per face (millions)": multiply_adds(network) / 1e6,
+        "ms per training step": histories[name]["ms_per_step"].median() if len(histories[name]) else math.nan,
+        "epochs timed": len(histories[name]), "machine": where[name]} for name, network in networks.items()}).T
+
+
+# --- The contenders in the simulated webcam and on PublicTest -------------------------------------------
+def contenders(model_c_runs: str | os.PathLike) -> tuple[list[peertable.Contender], dict[str, str]]:
+    """The published peers whose packages are installed, the shipped Model B and Model C's rows once it has
+    complete runs under ``model_c_runs``; and for each peer left out, why."""
+    found, missing = [], {}
+    for key in peers.PEERS:
+        try:
+            found.append(peertable.peer_contender(key))
+        except ValueError as err:  # PeerNotInstalledError, or another version's weights
+            missing[peers.PEERS[key].title] = str(err)
+    found.append(peertable.model_b())
+    found += peertable.model_c_contenders(peertable.complete_model_c_runs(model_c_runs))
+    return found, missing
+
+
+def webcam_table(table: pd.DataFrame, crops: np.ndarray, faces: livestudy.StudyFaces,
+                 labellers: Sequence[peertable.Contender], detector: str = "haar",
+                 lights: Sequence[str] = scenes.PAPER_LIGHTING) -> pd.DataFrame:
+    """Chapter 8's live test for every model (``livestudy.paper_numbers``): each labels the crops that the
+    pipeline found in the same scenes (a face not found is wrong for all), giving end-to-end accuracy (%) per
+    light and over the lights, beside its accuracy on the same faces as the data set stores them."""
+    mine = (table["detector"] == detector).to_numpy()
+    rows, found_crops = table[mine], crops[mine]
+    found = rows["detected"].to_numpy()
+    out = {}
+    for model in labellers:
+        predicted = np.full(len(rows), -1)
+        if found.any():
+            predicted[found] = peertable.predict_all(model, found_crops[found]).argmax(axis=1)
+        relabelled = rows.assign(predicted=predicted, correct=found & (predicted == rows["label"].to_numpy()))
+        per_light = {f"{light} (%)": livestudy.paper_numbers(relabelled, detector, (light,))[paper.LIVE_AVERAGE]
+                     for light in lights}
+        out[model.title] = {**per_light,
+                            f"{paper.LIVE_AVERAGE} (%)": livestudy.paper_numbers(relabelled, detector,
+                                                                                 lights)[paper.LIVE_AVERAGE],
+                            "the faces as stored (%)": 100 * float(
+                                (peertable.predict_all(model, faces.x).argmax(axis=1) == faces.y).mean())}
+    return pd.DataFrame.from_dict(out, orient="index").rename_axis("model")
+
+
+# --- Figures ---------------------------------------------------------------------------------------
+@plots.styled
+def figure_curves(model_c: pd.DataFrame, model_b: pd.DataFrame, planned: int, status: str):
+    """Model C's training and validation accuracy and loss per epoch over its planned epochs (those not run yet
+    shaded), beside Model B's paper run over the same epochs."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    lines = (("Model C", model_c, "#2ca02c"), ("Model B, paper run", model_b[model_b["epoch"] <= planned],
+                                               plots.MODEL_COLORS["B"]))
+    for ax, metric, scale in ((axes[0], "accuracy", 100), (axes[1], "loss", 1)):
+        for name, history, color in lines:
+            marker = "." if len(history) < 30 else None
+            ax.plot(history["epoch"], scale * history[metric], color=color, marker=marker, label=f"{name}, training")
+            ax.plot(history["epoch"], scale * history[f"val_{metric}"], color=color, linestyle="--", marker=marker,
+                    label=f"{name}, validation")
+        if len(model_c) < planned:
+            ax.axvspan(len(model_c) + 0.5, planned + 0.5, color=plots.PENDING_COLOR, zorder=0)
+        ax.set(xlim=(0.5, planned + 0.5), xlabel="epoch", ylabel=f"{metric}{' (%)' if scale == 100 else ''}")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Model C: {status}")
+    return fig
+
+
+@plots.styled
+def figure_augmented(faces: np.ndarray, titles: Sequence[str], copies: int, seed: int):
+    """Each face (rows) as stored, then ``copies`` augmented versions of it, drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    versions = [faces, *(augment.augment(faces, augment.Augmentation(), rng) for _ in range(copies))]
+    fig, axes = plt.subplots(len(faces), copies + 1, figsize=(1.45 * (copies + 1), 1.55 * len(faces)), squeeze=False)
+    for r, title in enumerate(titles):
+        for c, images in enumerate(versions):
+            ax = axes[r, c]
+            ax.imshow(images[r], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+            if r == 0:
+                ax.set_title("stored" if c == 0 else f"augmented {c}", fontsize=9)
+        axes[r, 0].set_ylabel(title, fontsize=9)
+    return fig

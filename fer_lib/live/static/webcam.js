@@ -1,12 +1,12 @@
 // The browser half of fer_lib.live.widget.WebcamWidget (an anywidget ES module).
 //
 // Camera (getUserMedia) or a video file -> the video plays at its own rate; its current frame, scaled down to
-// frame_width (the kernel searches a smaller copy anyway), as grey pixels or a JPEG (frame_format), goes to the
-// kernel as a custom message with one binary buffer. The kernel answers a frame when its pipeline thread takes
-// it up, with the newest analysis finished by then (boxes in the camera's pixels, labels, probabilities), which
-// is drawn over the video. Event driven on both sides: a frame leaves when fewer than max_in_flight are
-// unanswered and 1/max_fps has passed, so the next frame travels while the last is analysed; the kernel drops
-// (and answers) a frame that a newer one overtook before its analysis began, so nothing queues.
+// frame_width (the kernel searches a smaller copy anyway), as grey pixels or a JPEG (frame_format), sent to the
+// kernel as a custom message with one binary buffer -> the kernel's reply (boxes in the camera's pixels,
+// labels, probabilities) drawn over the video. Event driven on both sides: a frame leaves when fewer than
+// max_in_flight are unanswered (and not before 1/max_fps has passed). Two in flight let the browser grab and
+// encode the next frame while the kernel works on the last, without ever queueing more than one frame at the
+// kernel.
 
 const NO_REPLY_MS = 10000;
 const STATS_EVERY_MS = 250;
@@ -38,22 +38,18 @@ class RunningMean {
   add(value) {
     this.values.push(value);
     if (this.values.length > this.n) this.values.shift();
-    return this.mean();
+    return this.values.reduce((a, b) => a + b, 0) / this.values.length;
   }
-  mean() { return this.values.length ? this.values.reduce((a, b) => a + b, 0) / this.values.length : 0; }
 }
 
-// Sliding-window rate of events per second (analyses drawn, video frames shown).
+// Sliding-window rate of events per second: analyses drawn, video frames shown.
 class FpsMeter {
   constructor(windowMs = 2000) { this.windowMs = windowMs; this.times = []; }
   tick(now) {
     this.times.push(now);
-    return this.rate(now);
-  }
-  rate(now) {  // falls while no events come
     while (this.times.length > 2 && now - this.times[0] > this.windowMs) this.times.shift();
     const span = now - this.times[0];
-    return this.times.length > 1 && span > 0 ? ((this.times.length - 1) * 1000) / span : 0;
+    return span > 0 ? ((this.times.length - 1) * 1000) / span : 0;
   }
 }
 
@@ -72,7 +68,7 @@ function grayPixels(context, width, height) {
   return gray;
 }
 
-function drawDetections(canvas, video, result, classes) {
+function drawDetections(canvas, video, reply, classes) {
   const width = video.clientWidth, height = video.clientHeight;
   const ratio = window.devicePixelRatio || 1;
   // resizing a canvas reallocates it: only when the video's size changed
@@ -81,11 +77,11 @@ function drawDetections(canvas, video, result, classes) {
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
-  const sx = width / result.width, sy = height / result.height;
+  const sx = width / reply.width, sy = height / reply.height;
   const font = 13, barWidth = 70, rowHeight = font + 3;
   ctx.font = `${font}px sans-serif`;
   ctx.textBaseline = "top";
-  for (const d of result.detections) {
+  for (const d of reply.detections) {
     const [x, y, w, h] = [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy];
     ctx.strokeStyle = "red";
     ctx.lineWidth = 3;
@@ -108,8 +104,8 @@ function drawDetections(canvas, video, result, classes) {
       ctx.fillText(name, left + 2, row + 1);
     });
   }
-  canvas.dataset.boxes = String(result.detections.length);
-  canvas.dataset.labels = result.detections.map((d) => d.label).join(",");
+  canvas.dataset.boxes = String(reply.detections.length);
+  canvas.dataset.labels = reply.detections.map((d) => d.label).join(",");
 }
 
 function render({ model, el: root }) {
@@ -139,18 +135,21 @@ function render({ model, el: root }) {
 
   let running = false, stream = null, nextId = 0, lastSent = 0, lastDrawn = -1, timer = null;
   const inFlight = new Map();  // id -> { sent, encoded, watchdog }: frames sent and not answered yet
-  const sentAt = new Map();  // id -> when it was sent, for frames answered but not analysed yet: the label's lag
-  let meter = new FpsMeter(), videoMeter = new FpsMeter(), videoFps = 0, lastFpsSync = 0, lastStats = 0, means = {};
-  let labelled = 0, maxInFlight = 0, videoCallback = null;
+  let meter = new FpsMeter(), lastFpsSync = 0, lastStats = 0, means = {};
+  // analyses drawn since the start, the most frames ever awaiting a reply, and the video's own rate as shown
+  let labelled = 0, maxInFlight = 0, videoMeter = new FpsMeter(), videoFps = 0, videoCallback = null;
 
-  // only on a change: each one redoes the page's layout
-  function say(text) { if (message.textContent !== text || message.hidden !== !text) { message.textContent = text; message.hidden = !text; } }
+  // only on a change: each one has the page's layout redone
+  function say(text) {
+    if (message.textContent === text && message.hidden === !text) return;
+    message.textContent = text;
+    message.hidden = !text;
+  }
   say("");
 
-  // the video's own rate, as shown, beside the rate of analyses drawn over it
-  function countVideoFrames() {
+  function countVideoFrame() {
     videoFps = videoMeter.tick(performance.now());
-    videoCallback = video.requestVideoFrameCallback(countVideoFrames);
+    videoCallback = video.requestVideoFrameCallback(countVideoFrame);
   }
 
   function forget(id) {
@@ -184,7 +183,6 @@ function render({ model, el: root }) {
     const id = nextId++;
     const frame = { sent: performance.now(), encoded: 0, watchdog: null };
     lastSent = frame.sent;
-    sentAt.set(id, frame.sent);
     frame.watchdog = setTimeout(() => {
       say("No reply from the kernel: is it running? (A static page has no kernel; open the notebook in Jupyter or Colab.)");
       forget(id);
@@ -207,46 +205,42 @@ function render({ model, el: root }) {
         model.send(message, undefined, [buffer]);
       }, "image/jpeg", model.get("jpeg_quality"));
     }
-    schedule();  // with max_in_flight above 1, another frame may leave while this one is in flight
+    schedule();  // a second frame may leave while this one is in flight
   }
 
-  // The kernel's reply to one frame, taken up or dropped as stale, with its newest analysis (of an earlier frame
-  // as a rule, or none yet).
   function onReply(msg) {
-    if (msg.type !== "reply" || msg.view !== view || !inFlight.has(msg.id)) return;
+    if (msg.type !== "result" || msg.view !== view || !inFlight.has(msg.id)) return;
     const now = performance.now();
     const frame = forget(msg.id);
-    const result = msg.result;
-    if (running && result && !result.error && result.id > lastDrawn) {  // a new analysis: drawn once, counted once
-      lastDrawn = result.id;
+    const roundTrip = now - frame.sent;
+    if (msg.error) {
+      say(`The kernel could not process a frame: ${msg.error}`);
+    } else if (running && msg.id > lastDrawn) {  // an older frame's late reply is not drawn over a newer one
+      lastDrawn = msg.id;
       labelled++;
       say("");
-      drawDetections(overlay, video, result, model.get("classes"));
-      if (sentAt.has(result.id)) means.lagMs.add(now - sentAt.get(result.id));
-      meter.tick(now);
+      drawDetections(overlay, video, msg, model.get("classes"));
     }
-    if (msg.error || result?.error) say(`The kernel could not process a frame: ${msg.error || result.error}`);
-    if (result) for (const id of sentAt.keys()) if (id <= result.id) sentAt.delete(id);
     const drawMs = performance.now() - now;
-    const roundTrip = now - frame.sent, encodeMs = frame.encoded - frame.sent;
+    const fps = meter.tick(now);
+    const kernelMs = msg.kernel_ms || 0, encodeMs = frame.encoded - frame.sent;
     const times = {
       roundTrip: means.roundTrip.add(roundTrip),
       encodeMs: means.encodeMs.add(encodeMs),
-      kernelMs: means.kernelMs.add(msg.kernel_ms || 0),
+      kernelMs: means.kernelMs.add(kernelMs),
+      transportMs: means.transportMs.add(roundTrip - encodeMs - kernelMs),
       drawMs: means.drawMs.add(drawMs),
-      lagMs: means.lagMs.mean(),
     };
-    const fps = meter.rate(now);
     if (now - lastStats > STATS_EVERY_MS) {  // the page's layout is redone on each change: a few times a second
       lastStats = now;
-      stats.textContent = `labels ${fps.toFixed(1)}/s · video ${videoFps.toFixed(0)} fps · lag ${times.lagMs.toFixed(0)} ms`;
-      stats.title = `frames analysed and drawn per second, and the video's own rate; per frame, mean of the last 30: `
-        + `grabbing ${times.encodeMs.toFixed(1)} ms, round trip to the kernel's reply ${times.roundTrip.toFixed(0)} ms, `
-        + `analysis (on the kernel's own thread) ${times.kernelMs.toFixed(1)} ms, drawing ${times.drawMs.toFixed(1)} ms; `
-        + `a label is drawn ${times.lagMs.toFixed(0)} ms after its frame left; kernel frames ${msg.frames}, dropped as stale ${msg.dropped}`;
-      Object.assign(stats.dataset, {  // at: this page's clock (ms), for exact rates between two readings
-        at: now.toFixed(1), fps: fps.toFixed(2), videoFps: videoFps.toFixed(2), labelled: String(labelled), frames: String(msg.frames),
-        dropped: String(msg.dropped), inFlight: String(inFlight.size), maxInFlight: String(maxInFlight),
+      stats.textContent = `${fps.toFixed(1)} fps · round trip ${times.roundTrip.toFixed(0)} ms · video ${videoFps.toFixed(0)} fps`;
+      stats.title = `frames analysed and drawn per second; per frame, mean of the last 30: encoding `
+        + `${times.encodeMs.toFixed(1)} ms, kernel ${times.kernelMs.toFixed(1)} ms, transport and waiting `
+        + `${times.transportMs.toFixed(1)} ms, drawing ${times.drawMs.toFixed(1)} ms; the video plays at `
+        + `${videoFps.toFixed(1)} frames per second on its own; kernel frames ${msg.frames}`;
+      Object.assign(stats.dataset, {  // at: this page's clock (ms) then, for exact rates between two readings
+        at: now.toFixed(1), fps: fps.toFixed(2), labelled: String(labelled), videoFps: videoFps.toFixed(2),
+        frames: String(msg.frames), inFlight: String(inFlight.size), maxInFlight: String(maxInFlight),
       });
       for (const [name, value] of Object.entries(times)) stats.dataset[name] = value.toFixed(1);
     }
@@ -261,12 +255,11 @@ function render({ model, el: root }) {
   function begin() {
     running = true;
     meter = new FpsMeter();
+    means = Object.fromEntries(["roundTrip", "encodeMs", "kernelMs", "transportMs", "drawMs"].map((k) => [k, new RunningMean()]));
+    lastDrawn = -1;
+    labelled = maxInFlight = 0;
     videoMeter = new FpsMeter();
-    means = Object.fromEntries(["roundTrip", "encodeMs", "kernelMs", "drawMs", "lagMs"].map((k) => [k, new RunningMean()]));
-    lastDrawn = nextId - 1;  // an analysis of a frame of an earlier start is never drawn
-    labelled = 0;
-    maxInFlight = 0;
-    if (video.requestVideoFrameCallback) videoCallback = video.requestVideoFrameCallback(countVideoFrames);
+    if (video.requestVideoFrameCallback) videoCallback = video.requestVideoFrameCallback(countVideoFrame);
     start.disabled = true;
     stop.disabled = false;
     if (!model.get("running")) { model.set("running", true); model.save_changes(); }
@@ -309,7 +302,6 @@ function render({ model, el: root }) {
     clearTimeout(timer);
     timer = null;
     for (const id of [...inFlight.keys()]) forget(id);
-    sentAt.clear();
     if (videoCallback !== null) video.cancelVideoFrameCallback(videoCallback);
     videoCallback = null;
     if (stream) stream.getTracks().forEach((track) => track.stop());

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2
 import numpy as np
+from realtime_speed import median_ms  # this folder's benchmark of the live pipeline
 from skimage import data as skdata
 
 from fer_lib import augment, beyond, export, models, provenance
@@ -38,16 +38,6 @@ from fer_lib.train import BEST_MODEL
 GOAL_MS_PER_FACE = beyond.GOALS["latency"].target
 GOAL_FPS = beyond.GOALS["fps"].target
 ENSEMBLE = 3
-
-
-def median_ms(call, repeats: int) -> float:
-    call()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
 
 
 def model_c_onnx(run: Path | None, folder: Path) -> tuple[Path, str]:

@@ -33,6 +33,7 @@ from fer_lib import augment, beyond, export, models, provenance
 from fer_lib.live import classify
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import Pipeline
+from fer_lib.paths import MODEL_B, shipped_file
 from fer_lib.train import BEST_MODEL
 
 GOAL_MS_PER_FACE = beyond.GOALS["latency"].target
@@ -71,7 +72,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         c_path, what = model_c_onnx(args.run, Path(tmp))
-        b = classify.load_classifier(classify.SHIPPED_ONNX)
+        b = classify.load_classifier(shipped_file(MODEL_B, ".onnx"))
         c = classify.load_classifier(c_path)
         face = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
         pair = np.concatenate([face, augment.mirrored(face)])
@@ -90,7 +91,7 @@ def main() -> None:
 
         astronaut = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)[67:170, 173:276]
         moving, _ = synthetic_clip([astronaut], moving=args.frames, still=0, face_size=160, step=8)
-        rates = {"Model B": fps(Pipeline.load(classify.SHIPPED_ONNX), moving),
+        rates = {"Model B": fps(Pipeline.load(shipped_file(MODEL_B, ".onnx")), moving),
                  "Model C": fps(Pipeline.load(c_path), moving)}
     print(f"\nlive pipeline, 640x480 frames, a face moving in every frame ({args.frames} frames):")
     for name, value in rates.items():

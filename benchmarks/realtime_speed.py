@@ -43,6 +43,7 @@ from fer_lib.live.detect import CASCADE, prepare_faces
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import Pipeline
 from fer_lib.live.widget import WebcamWidget
+from fer_lib.paths import MODEL_B, shipped_file
 
 STAGES = ("convert", "motion", "detection", "classification", "drawing")
 GOAL_FPS = 30
@@ -126,7 +127,7 @@ def main() -> None:
           f"{pipeline.detector.min_size} px {full_min:.1f} ms; ours (downscaled copy) {ours:.1f} ms "
           f"({full / ours:.1f}x faster than the default)")
 
-    keras_classifier = classify.load_classifier(classify.SHIPPED_KERAS)
+    keras_classifier = classify.load_classifier(shipped_file(MODEL_B))
     model = keras_classifier.model
     crops = prepare_faces(gray, pipeline.detector.detect(gray), pipeline.classifier.equalize)[:1]
     x = models.as_model_input(crops)
@@ -137,7 +138,7 @@ def main() -> None:
     print(f"one face, the shipped Keras model: eager call {eager:.1f} ms, model.predict {predict:.1f} ms, compiled "
           f"{compiled:.1f} ms ({eager / compiled:.1f}x faster than eager; largest probability difference from "
           f"predict {difference:.1e})")
-    onnx = classify.load_classifier(classify.SHIPPED_ONNX)
+    onnx = classify.load_classifier(shipped_file(MODEL_B, ".onnx"))
     onnx_ms = median_ms(lambda: onnx.predict_proba(crops), 50)
     print(f"one face on onnxruntime (the shipped ONNX model, the pipeline's default): {onnx_ms:.1f} ms "
           f"({compiled / onnx_ms:.1f}x faster than the compiled Keras call); largest probability difference from "

@@ -1,13 +1,15 @@
-"""The shipped model's card (Mitchell et al., 2019): what it is for, how to feed it, how well it does and where it
+"""A shipped model's card (Mitchell et al., 2019): what it is for, how to feed it, how well it does and where it
 fails, generated from measurements so that no number in it is typed by hand.
 
-    python -m fer_lib.card   # after `fer-lib ship` and `fer-lib export`: measure, then write the card
+    python -m fer_lib.card model_b   # after `fer-lib ship` and `fer-lib export`: measure, then write the card
 
 ``measure`` scores the shipped model on the validation faces (PrivateTest) of
 both FER-2013 releases and against FER+'s crowd labels and writes
-``model_b.scores.json``; ``render`` turns that, the model's metadata and its
-ONNX contract into ``MODEL_CARD.md``, which the package ships and the book shows.
-PublicTest stays untouched for the multi-seed study.
+``<name>.scores.json``; ``render`` turns that, the model's metadata and its
+ONNX contract into ``<name>.card.md``, which the package ships and the book shows.
+For Model B, PublicTest stays untouched for the multi-seed study; a model whose
+weights PrivateTest chose (the best epoch's) is also scored on PublicTest, the
+only split that is then held out.
 """
 
 from __future__ import annotations
@@ -17,32 +19,63 @@ from pathlib import Path
 
 from fer_lib import data as fer_data
 from fer_lib import fer2013, ferplus, paper
-from fer_lib.live.classify import SHIPPED_KERAS, SHIPPED_ONNX, contract_path, read_metadata
+from fer_lib.live.classify import contract_path, read_metadata
+from fer_lib.paths import MODEL_B, WEIGHTS_DIR, shipped_file
 
-CARD = SHIPPED_KERAS.parent / "MODEL_CARD.md"
-SCORES = SHIPPED_KERAS.parent / "model_b.scores.json"
+#: What each network is, for the card's first paragraph, by the training configuration's model
+NETWORKS = {
+    "a": "The paper's Model A (Norhikmah, Lutfhi & Rumini, 2022, Table II): four convolution blocks and two dense\n"
+         "blocks without batch normalization or dropout",
+    "b": "The paper's Model B (Norhikmah, Lutfhi & Rumini, 2022, Table III): four convolution blocks and two dense\n"
+         "blocks with batch normalization and dropout",
+    "c": "Model C (the book's chapter 9, beyond the paper): four VGG-style stages of two 3x3 convolutions with\n"
+         "batch normalization (32 to 256 channels), dropout 0.1 to 0.4 and a dense layer of 256",
+}
 
 
-def measure(csv_data: fer2013.FER2013, folder_data: fer2013.FER2013, out: Path = SCORES) -> dict:
-    """Accuracy and per-class recall of the shipped model on PrivateTest as each release stores it, and against
-    FER+'s majority labels on the release it was trained on; written to ``out``."""
+def card_file(name: str = MODEL_B) -> Path:
+    return WEIGHTS_DIR / f"{name}.card.md"
+
+
+def scores_file(name: str = MODEL_B) -> Path:
+    return WEIGHTS_DIR / f"{name}.scores.json"
+
+
+def chosen_on_validation(meta: dict) -> bool:
+    """Whether PrivateTest chose the weights (the best epoch's), so that only PublicTest is held out."""
+    return bool(meta["config"].get("keep_best"))
+
+
+def measure(csv_data: fer2013.FER2013, folder_data: fer2013.FER2013, name: str = MODEL_B,
+            out: Path | None = None) -> dict:
+    """Accuracy and per-class recall of a shipped model on PrivateTest (and PublicTest where PrivateTest chose
+    its weights) as each release stores it, and against FER+'s majority labels on the release it was trained
+    on; written to ``out`` (``<name>.scores.json``)."""
     from fer_lib import evaluate, models
 
-    model, release = models.load_pretrained(), read_metadata(SHIPPED_KERAS)["release"]
+    meta = models.pretrained_metadata(name)
+    model, release = models.load_pretrained(name), meta["release"]
     trained_on = {fer2013.RELEASE_CSV: csv_data, fer2013.RELEASE_FOLDER: folder_data}[release]
     scores: dict = {"split": fer2013.SPLITS["val"], "releases": {}}
+    held_out = ("test",) if chosen_on_validation(meta) else ()
     for ds in (csv_data, folder_data):
         result = evaluate.evaluate(model, ds.split("val"))
-        scores["releases"][ds.release] = {
-            "n": result["n"], "accuracy": round(result["accuracy"], 4),
-            "recall": {c: round(float(r), 4) for c, r in result["per_class"]["recall"].items()},
-        }
+        scores["releases"][ds.release] = _scores(result)
+        for split in held_out:
+            held = _scores(evaluate.evaluate(model, ds.split(split)))
+            scores.setdefault(fer2013.SPLITS[split], {})[ds.release] = held
         if ds is trained_on:
             split = ds.split("val")
             crowd = evaluate.against_ferplus(result, split, ferplus.majority(split.ids, ds.release))
             scores["ferplus"] = {key: round(value, 2) for key, value in crowd.items()}
+    out = out or scores_file(name)
     out.write_text(json.dumps(scores, indent=1) + "\n")
     return scores
+
+
+def _scores(result: dict) -> dict:
+    return {"n": result["n"], "accuracy": round(result["accuracy"], 4),
+            "recall": {c: round(float(r), 4) for c, r in result["per_class"]["recall"].items()}}
 
 
 def _recall_table(scores: dict, names: dict[str, str]) -> str:
@@ -64,19 +97,21 @@ def render(meta: dict, scores: dict, contract: dict) -> str:
     names = {fer2013.RELEASE_CSV: "challenge CSV", fer2013.RELEASE_FOLDER: "Kaggle image folders"}
     pixels = {fer2013.RELEASE_CSV: "original grey values", fer2013.RELEASE_FOLDER: "histogram-equalized JPEGs"}
     equalize = "histogram-equalize it (`cv2.equalizeHist`)" if contract["equalize"] else "do not equalize it"
-    return f"""# Model card: fer_lib's Model B
+    name, config = meta["model"], meta["config"]
+    recipe = (f", augmented faces, label smoothing {config['label_smoothing']} and a {config['schedule']} "
+              f"learning-rate schedule (profile `{config['profile']}`)" if config.get("augment") else "")
+    return f"""# Model card: fer_lib's Model {config['model'].upper()}
 
-Generated by `python -m fer_lib.card` from `model_b.json`, `model_b.onnx.json` and `model_b.scores.json`;
+Generated by `python -m fer_lib.card {name}` from `{name}.json`, `{name}.onnx.json` and `{name}.scores.json`;
 do not edit by hand.
 
 ## What it is
 
-The paper's Model B (Norhikmah, Lutfhi & Rumini, 2022, Table III): four convolution blocks and two dense
-blocks with batch normalization and dropout, {meta['config']['epochs']} epochs planned and
-{meta['epochs_trained']} trained with Adam (learning rate {meta['config']['learning_rate']}, batch
-{meta['config']['batch_size']}, seed {meta['config']['seed']}) on FER-2013's five-class `Training`
+{NETWORKS[config['model']]}, {config['epochs']} epochs planned and
+{meta['epochs_trained']} trained with Adam (learning rate {config['learning_rate']}, batch
+{config['batch_size']}, seed {config['seed']}{recipe}) on FER-2013's five-class `Training`
 split of the {names[release]} ({pixels[release]}). Run `{meta['run']}`, commit `{meta['git_commit'][:7]}`.
-Files: `model_b.keras` (Keras 3, sha256 `{meta['sha256'][:16]}...`) and `model_b.onnx` (the same
+Files: `{name}.keras` (Keras 3, sha256 `{meta['sha256'][:16]}...`) and `{name}.onnx` (the same
 weights for onnxruntime, sha256 `{contract['sha256'][:16]}...`).
 
 ## Intended use
@@ -92,29 +127,26 @@ are one annotator's guess at a posed or acted expression in a web photograph, no
 
 ## Input contract
 
-- ONNX (`model_b.onnx`): input `{contract['input']['name']}`, {contract['input']['dtype']}, shape
+- ONNX (`{name}.onnx`): input `{contract['input']['name']}`, {contract['input']['dtype']}, shape
   (n, {contract['input']['shape'][1]}, {contract['input']['shape'][2]}): {contract['input']['values']}.
-- Keras (`model_b.keras`): {meta['input']}.
+- Keras (`{name}.keras`): {meta['input']}.
 - Trained on the {names[release]} release, so {equalize} before feeding it.
 - Output: float32 (n, {len(contract['classes'])}), {contract['output']['values']}.
 
 ## How well it does
 
-On FER-2013's `{scores['split']}` ({ours['n']:,} validation images, used to pick nothing: the weights are
-the last epoch's):
+On FER-2013's `{scores['split']}` ({ours['n']:,} validation images, {_choice(meta)}):
 
-- as trained ({names[release]}): accuracy **{100 * ours['accuracy']:.1f}%** (the paper reports
-  {paper.FINAL_VALIDATION_ACCURACY:.1f}% for its Model B);
+- as trained ({names[release]}): accuracy **{100 * ours['accuracy']:.1f}%**{_paper_note(config)};
 - the same faces as the {names[other]} store them ({pixels[other]}), fed unchanged: {100 * theirs['accuracy']:.1f}%,
   which is why the release decides the pre-processing;
 - against FER+'s crowd labels, on the {crowd['with a FER+ majority']:,} images where ten taggers chose one of
   the five classes: {crowd['accuracy, FER+ labels (%)']:.1f}% (FER-2013's own labels on those images:
   {crowd['accuracy, FER-2013 labels (%)']:.1f}%; the two label sets agree on {crowd['labels agree (%)']:.1f}%).
-
+{_held_out(scores, release, other, names)}
 {_recall_table(scores, names)}
 
-Training accuracy after the last epoch was {100 * meta['train_accuracy']:.1f}%: the model overfits, as
-the book's chapters on training and evaluation show.
+{_training_note(meta)}
 
 ## Limitations and known biases
 
@@ -133,17 +165,51 @@ see its Kaggle page for the data's terms. FER+ labels: MIT (Microsoft).
 """
 
 
-def current() -> str:
-    """The card as the committed metadata, scores and ONNX contract give it."""
-    contract = json.loads(contract_path(SHIPPED_ONNX).read_text())
-    return render(read_metadata(SHIPPED_KERAS), json.loads(SCORES.read_text()), contract)
+def _choice(meta: dict) -> str:
+    if chosen_on_validation(meta):
+        return f"which chose the weights: epoch {meta['epoch']}'s, the best of {meta['epochs_trained']}"
+    return "used to pick nothing: the weights are\nthe last epoch's"
 
 
-def write_card(path: Path = CARD) -> Path:
-    path.write_text(current())
+def _paper_note(config: dict) -> str:
+    return (f" (the paper reports\n  {paper.FINAL_VALIDATION_ACCURACY:.1f}% for its Model B)"
+            if config["model"] == "b" else "")
+
+
+def _held_out(scores: dict, release: str, other: str, names: dict[str, str]) -> str:
+    """The PublicTest line of a model whose weights PrivateTest chose; nothing for the others."""
+    public = scores.get(fer2013.SPLITS["test"])
+    if public is None:
+        return ""
+    return (f"\nOn `{fer2013.SPLITS['test']}` ({public[release]['n']:,} images held out from training and from the "
+            f"choice of weights): **{100 * public[release]['accuracy']:.1f}%** as trained ({names[release]}), "
+            f"{100 * public[other]['accuracy']:.1f}% on the {names[other]}.\n")
+
+
+def _training_note(meta: dict) -> str:
+    if meta["config"].get("augment"):
+        return (f"Training accuracy at that epoch was {100 * meta['train_accuracy']:.1f}%, on augmented faces "
+                "(harder than the stored ones) with smoothed labels.")
+    return (f"Training accuracy after the last epoch was {100 * meta['train_accuracy']:.1f}%: the model overfits, as\n"
+            "the book's chapters on training and evaluation show.")
+
+
+def current(name: str = MODEL_B) -> str:
+    """A shipped model's card as its committed metadata, scores and ONNX contract give it."""
+    contract = json.loads(contract_path(shipped_file(name, ".onnx")).read_text())
+    return render(read_metadata(shipped_file(name)), json.loads(scores_file(name).read_text()), contract)
+
+
+def write_card(name: str = MODEL_B) -> Path:
+    path = card_file(name)
+    path.write_text(current(name))
     return path
 
 
 if __name__ == "__main__":
-    measure(fer_data.load_fer2013(release=fer2013.RELEASE_CSV), fer_data.load_fer2013(release=fer2013.RELEASE_FOLDER))
-    print(write_card())
+    import sys
+
+    shipped = sys.argv[1] if len(sys.argv) > 1 else MODEL_B
+    measure(fer_data.load_fer2013(release=fer2013.RELEASE_CSV), fer_data.load_fer2013(release=fer2013.RELEASE_FOLDER),
+            shipped)
+    print(write_card(shipped))

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from fer_lib import paper
-from fer_lib.paths import RESULTS_DIR
+from fer_lib.paths import LIVE_MODEL, MODEL_B, RESULTS_DIR, shipped_models
 
 
 def _quiet_tensorflow(threads: int | None = None) -> None:
@@ -147,13 +147,19 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
-    """Make a run's latest weights the package's shipped model (fer_lib/weights/)."""
+    """Make a run's weights (the best epoch's where the run keeps them, else the latest) a shipped model,
+    model_<x>, in fer_lib/weights/: Keras file, metadata, and its ONNX copy with its contract."""
     _quiet_tensorflow()
-    from fer_lib import runs
+    from fer_lib import export, runs
+    from fer_lib.paths import shipped_file
 
     meta = runs.export_pretrained(args.run)
     state = "complete" if meta["complete"] else f"after {meta['epochs_trained']} of {meta['epochs_planned']} epochs"
-    print(f"shipped {meta['model']} from {args.run} ({state}, val_accuracy {meta['val_accuracy']:.4f})")
+    name = meta["model"]
+    export.export(name, shipped_file(name, ".onnx"))
+    print(f"shipped {name} from {args.run} ({state}; epoch {meta['epoch']}, val_accuracy {meta['val_accuracy']:.4f}) "
+          f"as Keras and ONNX; now measure its card and its test reference:\n"
+          f"  python -m fer_lib.card {name}\n  python tests/test_shipped_reference.py {name}")
     return 0
 
 
@@ -296,14 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_webcam)
     for name in ("annotate", "webcam"):
         p = sub.choices[name]
-        p.add_argument("--model", help="a saved Keras or ONNX model (default: the shipped Model B)")
+        p.add_argument("--model", help=f"a shipped model's name ({', '.join(shipped_models())}) or a saved Keras or "
+                                         f"ONNX model file (default: {LIVE_MODEL})")
         p.add_argument("--min-face-size", type=int, default=MIN_FACE_SIZE, help="smallest face searched for, pixels")
         p.add_argument("--smoothing", type=float, default=0.0, help="weight of the past in per-face smoothing, [0, 1)")
         p.add_argument("--motion-threshold", type=int, default=MOTION_THRESHOLD,
                        help="grey-level change that counts as motion; 0 searches every frame")
 
     p = sub.add_parser("export", help=cmd_export.__doc__)
-    p.add_argument("source", nargs="?", help="a run folder or a Keras model file (default: the shipped Model B)")
+    p.add_argument("source", nargs="?", help=f"a run folder, a Keras model file or a shipped model's name "
+                                           f"(default: {MODEL_B})")
     p.add_argument("--format", choices=("onnx", "litert"), default="onnx", help="onnx (.onnx) or litert (.tflite)")
     p.add_argument("--out", required=True, help="the file to write; its contract goes to <file>.json")
     p.set_defaults(func=cmd_export)

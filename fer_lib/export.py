@@ -22,6 +22,7 @@ import numpy as np
 
 from fer_lib import fer2013, models, paper
 from fer_lib.live.classify import FACES_INPUT, contract_path, load_classifier, read_metadata
+from fer_lib.paths import MODEL_B, shipped_models
 
 #: Formats by the names ``fer-lib export --format`` takes, with the file suffix each needs.
 FORMATS = {"onnx": ".onnx", "litert": ".tflite"}
@@ -30,19 +31,22 @@ PARITY_TOLERANCE = 1e-4
 
 
 def source_model(source: str | os.PathLike | None, release: str | None = None) -> tuple[keras.Model, dict]:
-    """The Keras model and what it is (classes, release, origin) for a run folder, a model file, or None for the
-    shipped Model B. A model file needs its metadata beside it, or ``release``."""
-    if source is None:
-        meta = models.pretrained_metadata()
-        return models.load_pretrained(), {**meta, "source": "the shipped model (fer_lib/weights/model_b.keras)"}
+    """The Keras model and what it is (classes, release, origin) for a run folder (``Run.chosen``'s weights), a
+    model file, a shipped model's name, or None for the shipped Model B. A model file needs its metadata beside
+    it, or ``release``."""
+    source = MODEL_B if source is None else source
+    if isinstance(source, str) and source in shipped_models():
+        path = models.shipped_path(source)
+        meta = models.pretrained_metadata(path)
+        return models.load_pretrained(path), {**meta, "source": f"the shipped model (fer_lib/weights/{path.name})"}
     path = Path(source)
     if path.is_dir():
         from fer_lib import runs
 
         run = runs.load_run(path)
-        model, history = run.latest()
+        model, epoch = run.chosen()
         meta = {"model": f"model_{run.config.model}", "release": run.manifest["data"]["release"],
-                "epochs_trained": len(history), "source": f"run folder {path.as_posix()}"}
+                "epochs_trained": run.epochs_done, "epoch": epoch, "source": f"run folder {path.as_posix()}"}
     elif path.is_file():
         model, meta = models.load_model(path), {**read_metadata(path), "source": path.name}
     else:

@@ -21,7 +21,7 @@ import pandas as pd
 from keras import layers
 
 from fer_lib import paper
-from fer_lib.paths import WEIGHTS_DIR
+from fer_lib.paths import MODEL_B, WEIGHTS_DIR, shipped_file, shipped_models
 
 INPUT_SHAPE = (paper.MODEL_INPUT_SIZE, paper.MODEL_INPUT_SIZE, 1)
 NUM_CLASSES = len(paper.CLASSES)
@@ -277,18 +277,24 @@ def param_counts_beside_paper(built: Mapping[str, keras.Model]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-# --- The shipped model ---------------------------------------------------------------
-PRETRAINED = WEIGHTS_DIR / "model_b.keras"
+# --- The shipped models -------------------------------------------------------------
+#: The paper's Model B as the package ships it (the reproduction chapters' model)
+PRETRAINED = WEIGHTS_DIR / f"{MODEL_B}.keras"
 
 
 class PretrainedModelError(ValueError):
     """The model file is missing, damaged or not the model it claims to be."""
 
 
-def pretrained_metadata(path: str | os.PathLike = PRETRAINED) -> dict:
-    """What the shipped model is: classes, the data release it was trained on
+def shipped_path(model: str | os.PathLike) -> Path:
+    """A shipped model's Keras file by its name (``model_b``), or ``model`` itself as a path."""
+    return shipped_file(model) if isinstance(model, str) and model in shipped_models() else Path(model)
+
+
+def pretrained_metadata(model: str | os.PathLike = PRETRAINED) -> dict:
+    """What a shipped model is: classes, the data release it was trained on
     (which decides the live pre-processing), epochs, accuracy, checksum, provenance."""
-    meta_path = Path(path).with_suffix(".json")
+    meta_path = shipped_path(model).with_suffix(".json")
     if not meta_path.is_file():
         raise PretrainedModelError(f"{meta_path}: the model's metadata file is missing")
     try:
@@ -309,14 +315,15 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         raise PretrainedModelError(f"{path}: cannot be loaded as a Keras model ({type(err).__name__}: {err})") from err
 
 
-def load_pretrained(path: str | os.PathLike = PRETRAINED) -> keras.Model:
-    """Model B with the weights of our paper run, ready to predict; no data, no training.
+def load_pretrained(model: str | os.PathLike = PRETRAINED) -> keras.Model:
+    """A shipped model (by name, or its file; Model B of our paper run by default), ready to predict; no data,
+    no training.
 
     Checks the file against its metadata (sha256), the class order and the
     input and output shapes, so that a wrong or damaged file fails here with a
     clear message rather than predicting nonsense later.
     """
-    path = Path(path)
+    path = shipped_path(model)
     meta = pretrained_metadata(path)
     if not path.is_file():
         raise PretrainedModelError(f"{path}: the model file is missing")
@@ -328,10 +335,10 @@ def load_pretrained(path: str | os.PathLike = PRETRAINED) -> keras.Model:
         )
     if tuple(meta.get("classes", ())) != paper.CLASSES:
         raise PretrainedModelError(f"{path}: class order {meta.get('classes')} is not {list(paper.CLASSES)}")
-    model = load_model(path)
-    if tuple(model.input_shape[1:]) != INPUT_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+    network = load_model(path)
+    if tuple(network.input_shape[1:]) != INPUT_SHAPE or tuple(network.output_shape[1:]) != (NUM_CLASSES,):
         raise PretrainedModelError(
-            f"{path}: input {model.input_shape} / output {model.output_shape}, expected "
+            f"{path}: input {network.input_shape} / output {network.output_shape}, expected "
             f"(None, {', '.join(map(str, INPUT_SHAPE))}) / (None, {NUM_CLASSES})"
         )
-    return model
+    return network

@@ -11,8 +11,12 @@ from pathlib import Path
 
 #: Where run folders go, from the working folder: results/<profile>/model_<a|b>, results/study/<cell>/seed<k>.
 RESULTS_DIR = "results"
-#: The model files the package ships (Model B as Keras and ONNX, with their metadata).
+#: The model files the package ships: ``<name>.keras`` and ``<name>.onnx``, each with its JSON beside it.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: The paper's Model B, shipped for the reproduction chapters, which must keep using it whatever the live default.
+MODEL_B = "model_b"
+#: The shipped model that the live pipeline, the widget and ``fer-lib annotate``/``webcam`` use unless told.
+LIVE_MODEL = MODEL_B
 
 
 def repository_root() -> Path:
@@ -32,3 +36,16 @@ def shared_dir() -> Path:
     """The read-only data folder that sits beside a checkout (``../shared``)."""
     return repository_root().parent / "shared"
 
+
+
+def shipped_models() -> tuple[str, ...]:
+    """The names of the models the package ships: those with a Keras file and its metadata in WEIGHTS_DIR."""
+    return tuple(sorted(p.stem for p in WEIGHTS_DIR.glob("*.keras") if p.with_suffix(".json").is_file()))
+
+
+def shipped_file(name: str, suffix: str = ".keras") -> Path:
+    """A shipped model's file by the model's name (``model_b``) and the file's suffix (``.keras``, ``.onnx``)."""
+    if name not in shipped_models():
+        raise ValueError(f"{name!r} is not a shipped model: the package ships {', '.join(shipped_models())} "
+                         f"(in {WEIGHTS_DIR}); `fer-lib ship RUN --name NAME` adds one")
+    return WEIGHTS_DIR / f"{name}{suffix}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from fer_lib import fer2013, paper, provenance
 from fer_lib.checkpoints import CHECKPOINT, FINAL_MODEL, save_final
 from fer_lib.paths import RESULTS_DIR
-from fer_lib.train import HISTORY_COLUMNS, PREDICTIONS, TrainConfig, config_from_manifest
+from fer_lib.train import BEST_MODEL, HISTORY_COLUMNS, PREDICTIONS, TrainConfig, config_from_manifest
 
 
 def run_folder(profile: str, model: str) -> Path:
@@ -136,6 +136,18 @@ class Run:
         raise FileNotFoundError(f"{self.path}: no loadable checkpoint after {attempts} attempts:\n"
                                 + "\n".join(problems[-2:]))
 
+    def chosen(self):
+        """The weights the run stands for and the epoch they are from: a complete run that keeps its best
+        epoch (``keep_best``: the ``beyond`` profile, which stops early on validation) gives that epoch's,
+        any other run its latest."""
+        from fer_lib import models
+
+        if self.config.keep_best and self.complete:
+            epoch = int(self.history.loc[self.history["val_accuracy"].idxmax(), "epoch"])
+            return models.load_model(self.path / BEST_MODEL), epoch
+        model, history = self.latest()
+        return model, int(history["epoch"].iloc[-1])
+
 
 def load_run(run_dir: str | os.PathLike) -> Run:
     """Read a run folder; a clear error when it is not one."""
@@ -148,8 +160,8 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
 
 def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> dict:
-    """Copy a run's latest weights into the package as the shipped model, with
-    metadata that says what they are (epochs so far, accuracy, data, commit).
+    """Copy a run's weights (``Run.chosen``) into the package as a shipped model, with metadata that
+    says what they are (epoch, accuracy, data, commit): by default as ``fer_lib/weights/model_<x>.keras``.
 
     Until a run finishes, this ships its last checkpoint, and the metadata
     says how many of the planned epochs it has had.
@@ -157,16 +169,19 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
     import hashlib
 
     from fer_lib import models
+    from fer_lib.paths import WEIGHTS_DIR
 
     run = load_run(run_dir)
     manifest = run.manifest
-    dest = Path(dest) if dest is not None else models.PRETRAINED
+    name = f"model_{manifest['config']['model']}"
+    dest = Path(dest) if dest is not None else WEIGHTS_DIR / f"{name}.keras"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    model, history = run.latest()
+    model, epoch = run.chosen()
     save_final(model, dest)
-    last = history.iloc[-1]
+    last = run.history.iloc[-1]
+    chosen = run.history[run.history["epoch"] == epoch].iloc[0]
     meta = {
-        "model": f"model_{manifest['config']['model']}",
+        "model": name,
         "classes": list(paper.CLASSES),
         "input_shape": list(models.INPUT_SHAPE),
         "input": "raw grey values 0-255, float32, shape (n, 48, 48, 1)",
@@ -175,8 +190,9 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
         "epochs_trained": int(last["epoch"]),
         "epochs_planned": manifest["config"]["epochs"],
         "complete": int(last["epoch"]) == manifest["config"]["epochs"],
-        "val_accuracy": round(float(last["val_accuracy"]), 4),
-        "train_accuracy": round(float(last["accuracy"]), 4),
+        "epoch": epoch,
+        "val_accuracy": round(float(chosen["val_accuracy"]), 4),
+        "train_accuracy": round(float(chosen["accuracy"]), 4),
         "config": manifest["config"],
         "data_sha256": manifest["data"]["sha256"],
         "git_commit": manifest["segments"][-1]["git_commit"],

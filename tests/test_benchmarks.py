@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from fer_lib import models
+from fer_lib.paths import MODEL_B, shipped_file
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -39,7 +40,7 @@ def test_the_realtime_benchmark_sets_the_former_pipeline_beside_the_new_one():
     from fer_lib.live.pipeline import Pipeline
 
     bench = _load("realtime_speed")
-    former = Pipeline(classify.load_classifier(classify.SHIPPED_ONNX).model, release="csv", **bench.FORMER)
+    former = Pipeline(classify.load_classifier(shipped_file(MODEL_B, ".onnx")).model, release="csv", **bench.FORMER)
     assert (former.detector.min_size, former.detector.min_neighbors, former.search_moving) == (80, 5, False)
     assert not former.detector.dense_retry
     assert bench.GOAL_SMALL_FACES_FPS == 60

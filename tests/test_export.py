@@ -10,6 +10,7 @@ import pytest
 
 from fer_lib import cli, export, models, paper
 from fer_lib.live import classify
+from fer_lib.paths import MODEL_B, shipped_file
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +28,10 @@ def val_faces(real_csv_data) -> np.ndarray:
 @pytest.mark.realdata
 def test_the_shipped_onnx_model_is_the_shipped_keras_model(shipped, val_faces):
     """What the package ships for inference without TensorFlow, on all 3,006 validation images."""
-    difference = export.parity(classify.SHIPPED_ONNX, shipped, val_faces)
+    difference = export.parity(shipped_file(MODEL_B, ".onnx"), shipped, val_faces)
     print(f"\nshipped ONNX vs Keras on {len(val_faces)} PrivateTest images: largest difference {difference:.2e}")
     assert difference <= export.PARITY_TOLERANCE
-    contract = json.loads(classify.contract_path(classify.SHIPPED_ONNX).read_text())
+    contract = json.loads(classify.contract_path(shipped_file(MODEL_B, ".onnx")).read_text())
     meta = models.pretrained_metadata()
     assert contract["classes"] == list(paper.CLASSES) == meta["classes"]
     assert contract["release"] == meta["release"] and contract["source"]["sha256"] == meta["sha256"]

@@ -58,3 +58,27 @@ def test_latest_reads_a_checkpoint_being_replaced(tmp_path, small_data):
     shutil.rmtree(out / f"{checkpoints.CHECKPOINT}.old")
     with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
         r.latest(attempts=1)
+
+
+@pytest.mark.slow
+def test_ship_makes_a_run_a_shipped_model_loadable_by_name(tmp_path, small_data, monkeypatch, capsys):
+    """`fer-lib ship` on a run that keeps its best epoch: Keras file, metadata, ONNX copy and contract, and the
+    live pipeline loads it by its name (here into a stand-in for fer_lib/weights/)."""
+    from fer_lib import cli, paths
+    from fer_lib.live import classify
+    from fer_lib.live.pipeline import Pipeline
+
+    out = tmp_path / "run"
+    train.fit(smoke("c", keep_best=True, epochs=2), out, small_data, progress=False)
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path / "weights")
+    assert cli.main(["ship", str(out)]) == 0
+    assert "python -m fer_lib.card model_c" in capsys.readouterr().out
+    assert paths.shipped_models() == ("model_c",)
+    meta = classify.read_metadata(paths.shipped_file("model_c"))
+    assert (meta["model"], meta["complete"], meta["config"]["keep_best"]) == ("model_c", True, True)
+    contract = json.loads(classify.contract_path(paths.shipped_file("model_c", ".onnx")).read_text())
+    assert contract["source"]["model"] == "model_c" and contract["release"] == meta["release"]
+    pipeline = Pipeline.load("model_c")
+    faces = small_data.split("val").x[:4]
+    best = classify.FaceClassifier(runs.load_run(out).chosen()[0], release=meta["release"])
+    np.testing.assert_allclose(pipeline.classifier.predict_proba(faces), best.predict_proba(faces), atol=1e-5)

@@ -1,11 +1,11 @@
-"""The shipped Model B gives the same probabilities wherever it is installed: its Keras file and its ONNX file,
-on 32 real PrivateTest faces, against the Keras file's probabilities committed beside this test, written in the
+"""Every shipped model gives the same probabilities wherever it is installed: its Keras file and its ONNX file,
+on 32 real PrivateTest faces, against the Keras file's probabilities committed in tests/data, written in the
 locked environment (Python 3.11). The compatibility lane (``python3 tasks.py compat``) runs this test on the
 newest releases that pyproject.toml allows, on Python 3.12, where a changed default in Keras, TensorFlow or
 onnxruntime would show up here rather than in a user's labels.
 
 After ``fer-lib ship`` or ``fer-lib export`` replaces a model file, write the reference again:
-``.venv/bin/python tests/test_shipped_reference.py``.
+``.venv/bin/python tests/test_shipped_reference.py NAME`` (``model_b``).
 """
 
 from __future__ import annotations
@@ -21,16 +21,23 @@ import pytest
 
 from fer_lib import data, fer2013
 from fer_lib.live import classify
+from fer_lib.paths import shipped_file, shipped_models
 
-REFERENCE = Path(__file__).resolve().parent / "data" / "shipped_model_reference.json"
-MODEL_FILES = (classify.SHIPPED_KERAS, classify.SHIPPED_ONNX)
 RUNTIMES = {".keras": "tensorflow", ".onnx": "onnxruntime"}
 TOLERANCE = 1e-4
 N_FACES, SEED = 32, 2022
 
 
-def _digests() -> dict[str, str]:
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in MODEL_FILES}
+def reference_file(name: str) -> Path:
+    return Path(__file__).resolve().parent / "data" / f"shipped_{name}_reference.json"
+
+
+def model_files(name: str) -> tuple[Path, ...]:
+    return tuple(shipped_file(name, suffix) for suffix in RUNTIMES)
+
+
+def _digests(name: str) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in model_files(name)}
 
 
 def _validation_rows(fer: fer2013.FER2013) -> list[int]:
@@ -52,35 +59,46 @@ def reference_faces(fer: fer2013.FER2013, rows: list[int]) -> np.ndarray:
     return fer.images[rows]
 
 
-def write_reference() -> None:
+def write_reference(name: str) -> None:
     """The Keras file's probabilities on the chosen faces, with the versions and model checksums they came from."""
     fer = data.load_fer2013(progress=False)
     rows = choose_rows(fer)
-    probabilities = classify.load_classifier(classify.SHIPPED_KERAS).predict_proba(reference_faces(fer, rows))
-    versions = {name: metadata.version(name) for name in ("tensorflow", "keras", "numpy")}
-    REFERENCE.parent.mkdir(exist_ok=True)
-    REFERENCE.write_text(json.dumps({
-        "about": "Model B's Keras probabilities on FER-2013 PrivateTest faces (rows of the challenge CSV); "
+    probabilities = classify.load_classifier(shipped_file(name)).predict_proba(reference_faces(fer, rows))
+    versions = {package: metadata.version(package) for package in ("tensorflow", "keras", "numpy")}
+    path = reference_file(name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({
+        "about": f"{name}'s Keras probabilities on FER-2013 PrivateTest faces (rows of the challenge CSV); "
                  "written by tests/test_shipped_reference.py",
         "written_with": {"python": platform.python_version(), **versions},
-        "models_sha256": _digests(),
+        "models_sha256": _digests(name),
         "rows": rows,
         "probabilities": probabilities.tolist(),
     }, indent=1) + "\n")
-    print(f"{REFERENCE}: {len(rows)} faces")
+    print(f"{path}: {len(rows)} faces")
 
 
-@pytest.fixture(scope="module")
-def reference() -> dict:
-    return json.loads(REFERENCE.read_text())
+def test_every_shipped_model_comes_whole():
+    """Keras file and metadata (what makes it shipped), ONNX copy and contract, card, scores and reference."""
+    from fer_lib import card
+
+    assert "model_b" in shipped_models(), "the reproduction chapters need the shipped Model B"
+    for name in shipped_models():
+        onnx = shipped_file(name, ".onnx")
+        assert onnx.is_file() and classify.contract_path(onnx).is_file(), f"fer-lib export {name} --out {onnx}"
+        assert card.card_file(name).is_file() and card.scores_file(name).is_file(), f"python -m fer_lib.card {name}"
+        assert reference_file(name).is_file(), f"python tests/test_shipped_reference.py {name}"
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("model_file", MODEL_FILES, ids=lambda path: path.name)
-def test_shipped_model_gives_the_committed_probabilities(model_file, reference, real_csv_data):
+@pytest.mark.parametrize("model_file", [path for name in shipped_models() for path in model_files(name)],
+                         ids=lambda path: path.name)
+def test_shipped_model_gives_the_committed_probabilities(model_file, real_csv_data):
     pytest.importorskip(RUNTIMES[model_file.suffix])
-    assert reference["models_sha256"] == _digests(), \
-        "a shipped model file changed since the reference was written: python tests/test_shipped_reference.py"
+    name = model_file.stem
+    reference = json.loads(reference_file(name).read_text())
+    assert reference["models_sha256"] == _digests(name), \
+        f"a shipped model file changed since the reference was written: python tests/test_shipped_reference.py {name}"
     faces = reference_faces(real_csv_data, reference["rows"])
     assert len(faces) == N_FACES
     probabilities = classify.load_classifier(model_file).predict_proba(faces)
@@ -90,4 +108,7 @@ def test_shipped_model_gives_the_committed_probabilities(model_file, reference, 
 
 
 if __name__ == "__main__":
-    write_reference()
+    import sys
+
+    for shipped in sys.argv[1:] or shipped_models():
+        write_reference(shipped)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_lib import checkpoints, cli, data, provenance, runs, train
+from fer_lib import checkpoints, cli, data, models, provenance, runs, train
 
 RESULT_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 
@@ -104,6 +104,14 @@ def test_the_recipe_trains_model_c_and_resumes_exactly(tmp_path, small_data):
     pd.testing.assert_frame_equal(pd.DataFrame(whole)[RESULT_COLUMNS], pd.DataFrame(resumed)[RESULT_COLUMNS])
     best = keras.models.load_model(tmp_path / "whole" / train.BEST_MODEL)
     assert best.name == "model_c" and best.output_shape == (None, 5)
+    # shipping such a run ships the best epoch's weights and says which epoch that was
+    meta = runs.export_pretrained(tmp_path / "whole", tmp_path / "shipped.keras")
+    history = pd.DataFrame(whole)
+    assert meta["epoch"] == int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
+    assert meta["val_accuracy"] == round(float(history["val_accuracy"].max()), 4) and meta["complete"]
+    x = small_data.split("val").x[:4, ..., None].astype("float32")
+    np.testing.assert_allclose(models.load_pretrained(tmp_path / "shipped.keras").predict(x, verbose=0),
+                               best.predict(x, verbose=0), atol=1e-6)
     plain = train.fit(smoke("c", epochs=3), tmp_path / "plain", small_data, progress=False)
     assert plain[0]["loss"] != whole[0]["loss"]  # the recipe changes what is trained
     assert not (tmp_path / "plain" / train.BEST_MODEL).exists()

@@ -1,11 +1,13 @@
 """The expression of each face: the CNN through TensorFlow (a Keras model) or through onnxruntime (an
 ONNX file), so that the live application also runs where TensorFlow is not installed.
 
-Either way the classifier knows the FER-2013 release its model was trained on,
-because that decides how crops are prepared (``fer2013.is_equalized``). A model
-file says so in the JSON beside it: ``model_b.json`` as ``fer-lib ship`` writes
-it for a Keras file, ``<file>.json`` (``model_b.onnx.json``) as ``fer-lib
-export`` writes it. A file without one is refused unless the release is given.
+A model is a shipped model's name (``model_b``; ``paths.LIVE_MODEL`` by default)
+or a model file. Either way the classifier knows the FER-2013 release its model
+was trained on, because that decides how crops are prepared
+(``fer2013.is_equalized``). A model file says so in the JSON beside it:
+``model_b.json`` as ``fer-lib ship`` writes it for a Keras file, ``<file>.json``
+(``model_b.onnx.json``) as ``fer-lib export`` writes it. A file without one is
+refused unless the release is given.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib import fer2013, paper
-from fer_lib.paths import WEIGHTS_DIR
+from fer_lib.paths import LIVE_MODEL, WEIGHTS_DIR, shipped_file, shipped_models
 
-SHIPPED_KERAS = WEIGHTS_DIR / "model_b.keras"
-SHIPPED_ONNX = WEIGHTS_DIR / "model_b.onnx"
 #: The exported models' input: the 48x48 grey crops as they are, uint8; the model scales them.
 FACES_INPUT = "faces"
 
@@ -103,29 +103,42 @@ def _onnx_predictor(session, n_classes: int) -> Callable[[np.ndarray], np.ndarra
     return lambda faces: session.run([output.name], {inputs.name: np.ascontiguousarray(faces, np.uint8)})[0]
 
 
-def load_classifier(path: str | os.PathLike | None = None, *, release: str | None = None) -> FaceClassifier:
-    """The shipped Model B (``path`` None) or a saved model: ``.onnx`` through onnxruntime, else a Keras file.
+def model_file(model: str | os.PathLike | None = None) -> Path:
+    """The file of a model given by a shipped model's name (``LIVE_MODEL`` for None) or by its path.
 
-    The shipped model is its ONNX copy wherever onnxruntime is installed: the
+    A shipped model is its ONNX copy wherever onnxruntime is installed: the
     same probabilities (the export's parity test), for a third of the Keras
-    call's time on one face (``benchmarks/realtime_speed.py``); the Keras file
-    where only TensorFlow is. Classes and release
-    come from the JSON beside the file; ``release`` overrides, and is required
-    for a file without one.
+    call's time on one face (``benchmarks/realtime_speed.py``); its Keras file
+    where only TensorFlow is.
     """
-    if path is None:
-        path = SHIPPED_ONNX if importlib.util.find_spec("onnxruntime") or not tensorflow_available() else SHIPPED_KERAS
-    path = Path(path)
+    model = LIVE_MODEL if model is None else model
+    if isinstance(model, str) and model in shipped_models():
+        onnx = shipped_file(model, ".onnx")
+        if onnx.is_file() and (importlib.util.find_spec("onnxruntime") or not tensorflow_available()):
+            return onnx
+        return shipped_file(model)
+    return Path(model)
+
+
+def load_classifier(model: str | os.PathLike | None = None, *, release: str | None = None) -> FaceClassifier:
+    """A shipped model by its name (the live default for None) or a saved model: ``.onnx`` through
+    onnxruntime, else a Keras file (``model_file``).
+
+    Classes and release come from the JSON beside the file; ``release``
+    overrides, and is required for a file without one.
+    """
+    path = model_file(model)
     if not path.is_file():
-        raise ValueError(f"{path}: no such model file")
+        raise ValueError(f"{path}: no such model file (a shipped model's name is one of "
+                         f"{', '.join(shipped_models())})")
     meta = read_metadata(path)
     release = release or meta.get("release")
     if release is None:
         raise ValueError(f"{path}: no metadata beside it says which FER-2013 release the model was trained on, which "
                          "decides whether faces are histogram-equalized; give it: release='csv' or 'folder' "
                          "(--release on the command line)")
-    model = _onnx_session(path, meta) if path.suffix == ".onnx" else _keras_model(path)
-    return FaceClassifier(model, release=release, classes=meta.get("classes", paper.CLASSES))
+    network = _onnx_session(path, meta) if path.suffix == ".onnx" else _keras_model(path)
+    return FaceClassifier(network, release=release, classes=meta.get("classes", paper.CLASSES))
 
 
 def _onnx_session(path: Path, meta: dict):
@@ -152,4 +165,4 @@ def _keras_model(path: Path):
                          "model (fer-lib export makes one) or install fer_lib in full")
     from fer_lib import models
 
-    return models.load_pretrained() if path.resolve() == SHIPPED_KERAS else models.load_model(path)
+    return models.load_pretrained(path) if path.resolve().parent == WEIGHTS_DIR else models.load_model(path)

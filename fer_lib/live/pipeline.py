@@ -165,13 +165,14 @@ class Pipeline:
         self.reset()
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, *, release: str | None = None, **settings) -> Pipeline:
-        """The pipeline with the shipped Model B (``path`` None) or a saved model (``.keras`` or ``.onnx``).
+    def load(cls, model: str | os.PathLike | None = None, *, release: str | None = None, **settings) -> Pipeline:
+        """The pipeline with a shipped model by its name (``"model_b"``; the live default,
+        ``paths.LIVE_MODEL``, for None) or a saved model file (``.keras`` or ``.onnx``).
 
         Classes and release come from the JSON beside the model file; see
         ``classify.load_classifier``. Without TensorFlow it runs on onnxruntime.
         """
-        classifier = load_classifier(path, release=release)
+        classifier = load_classifier(model, release=release)
         return cls(classifier.model, release=classifier.release, classes=classifier.classes, **settings)
 
     @property

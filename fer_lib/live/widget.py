@@ -47,7 +47,7 @@ FRAME_FORMATS = ("auto", "gray", "jpeg")
 class WebcamWidget(anywidget.AnyWidget):
     """The paper's live application in a notebook: ``WebcamWidget(pipeline)``, then Start in the widget.
 
-    ``pipeline`` defaults to the shipped Model B. ``max_fps`` caps the frames
+    ``pipeline`` defaults to the live default model (``paths.LIVE_MODEL``). ``max_fps`` caps the frames
     sent per second; ``width`` and ``height`` are the camera size asked for;
     ``frame_width`` is the width frames are sent at (0: the camera's own),
     ``frame_format`` how (``FRAME_FORMATS``);

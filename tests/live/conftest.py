@@ -11,6 +11,7 @@ from skimage import data as skdata
 from fer_lib.live import classify
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import Pipeline, _iou
+from fer_lib.paths import MODEL_B, shipped_file
 
 #: The astronaut's face in scikit-image's 512x512 photograph (x, y, width, height), checked by eye.
 ASTRONAUT_FACE = (173, 67, 103, 103)
@@ -19,7 +20,7 @@ ASTRONAUT_FACE = (173, 67, 103, 103)
 @pytest.fixture(scope="session")
 def model():
     """The shipped Model B as an onnxruntime session."""
-    return classify.load_classifier(classify.SHIPPED_ONNX).model
+    return classify.load_classifier(shipped_file(MODEL_B, ".onnx")).model
 
 
 @pytest.fixture(scope="module")

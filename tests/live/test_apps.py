@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from fer_lib import cli, paper
-from fer_lib.live import apps, classify
+from fer_lib.live import apps
 from fer_lib.live.pipeline import STILL
+from fer_lib.paths import MODEL_B, shipped_file
 
-MODEL = str(classify.SHIPPED_ONNX)
+MODEL = str(shipped_file(MODEL_B, ".onnx"))
 
 
 def read_rows(path):

@@ -15,6 +15,7 @@ from fer_lib.live import classify, frames
 from fer_lib.live.detect import MotionGate, prepare_faces
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import DETECTED, NO_FRAME, STILL, Pipeline
+from fer_lib.paths import LIVE_MODEL, MODEL_B, shipped_file, shipped_models
 
 
 # --- Real faces ---------------------------------------------------------------------
@@ -207,7 +208,7 @@ def test_folder_release_equalizes_crops(model):
 
 def test_a_model_file_without_its_release_is_refused(tmp_path, astronaut):
     bare = tmp_path / "model.onnx"
-    shutil.copy(classify.SHIPPED_ONNX, bare)  # no JSON beside it
+    shutil.copy(shipped_file(MODEL_B, ".onnx"), bare)  # no JSON beside it
     with pytest.raises(ValueError, match=r"model.onnx: no metadata .* release"):
         Pipeline.load(bare)
     assert Pipeline.load(bare, release="folder").classifier.equalize
@@ -226,14 +227,26 @@ def test_a_damaged_onnx_file_is_refused(tmp_path):
 
 
 def test_the_shipped_onnx_model_loads_with_its_release_and_checksum(tmp_path):
-    pipeline = Pipeline.load(classify.SHIPPED_ONNX)
+    pipeline = Pipeline.load(shipped_file(MODEL_B, ".onnx"))
     assert pipeline.classes == paper.CLASSES
-    assert pipeline.classifier.release == classify.read_metadata(classify.SHIPPED_KERAS)["release"]
+    assert pipeline.classifier.release == classify.read_metadata(shipped_file(MODEL_B))["release"]
     copy = tmp_path / "model_b.onnx"
-    copy.write_bytes(classify.SHIPPED_ONNX.read_bytes()[:-1] + b"\0")
-    shutil.copy(classify.contract_path(classify.SHIPPED_ONNX), classify.contract_path(copy))
+    copy.write_bytes(shipped_file(MODEL_B, ".onnx").read_bytes()[:-1] + b"\0")
+    shutil.copy(classify.contract_path(shipped_file(MODEL_B, ".onnx")), classify.contract_path(copy))
     with pytest.raises(ValueError, match="sha256 does not match"):
         Pipeline.load(copy)
+
+
+def test_shipped_models_load_by_name_and_the_live_default_is_one_of_them():
+    assert LIVE_MODEL in shipped_models() and MODEL_B in shipped_models()
+    for name in shipped_models():
+        assert classify.model_file(name) == shipped_file(name, ".onnx")  # onnxruntime is installed here
+        assert Pipeline.load(name).classifier.release == classify.read_metadata(shipped_file(name))["release"]
+    assert classify.model_file(None) == classify.model_file(LIVE_MODEL)
+    with pytest.raises(ValueError, match=r"model_z: no such model file \(a shipped model's name is one of model_b"):
+        Pipeline.load("model_z")
+    with pytest.raises(ValueError, match="'model_z' is not a shipped model: the package ships model_b"):
+        shipped_file("model_z")
 
 
 @pytest.mark.slow
@@ -249,7 +262,7 @@ def test_compiled_keras_predictions_equal_model_predict(keras_model, n):
 def test_the_shipped_model_runs_on_onnxruntime_where_installed_and_on_keras_where_not(monkeypatch):
     pipeline = Pipeline.load()
     assert pipeline.classes == paper.CLASSES
-    assert pipeline.classifier.release == classify.read_metadata(classify.SHIPPED_KERAS)["release"]
+    assert pipeline.classifier.release == classify.read_metadata(shipped_file(MODEL_B))["release"]
     assert hasattr(pipeline.classifier.model, "get_inputs")  # an onnxruntime session
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime"

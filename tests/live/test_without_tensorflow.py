@@ -25,6 +25,7 @@ from fer_lib import cli
 from fer_lib.live import classify
 from fer_lib.live.pipeline import Pipeline
 from fer_lib.live.widget import WebcamWidget
+from fer_lib.paths import MODEL_B, shipped_file
 
 image, out = sys.argv[1], sys.argv[2]
 pipeline = Pipeline.load()
@@ -32,7 +33,7 @@ result = pipeline.process(cv2.imread(image))
 widget = WebcamWidget(pipeline)
 reply = widget.process_frame(cv2.imencode(".jpg", cv2.imread(image))[1].tobytes())
 status = cli.main(["annotate", image, "--out", out, "--no-progress"])
-keras_file = cli.main(["annotate", image, "--out", out, "--model", str(classify.SHIPPED_KERAS)])
+keras_file = cli.main(["annotate", image, "--out", out, "--model", str(shipped_file(MODEL_B))])
 print(json.dumps({
     "tensorflow": classify.tensorflow_available(),
     "runtime": type(pipeline.classifier.model).__module__,

@@ -80,6 +80,7 @@ def main() -> None:
             "Model B": median_ms(lambda: b.predict_proba(face), args.repeats),
             "Model C": median_ms(lambda: c.predict_proba(face), args.repeats),
             "Model C, mirrored too": median_ms(lambda: c.predict_proba(pair), args.repeats),
+            "Model C and Model B": median_ms(lambda: (c.predict_proba(face), b.predict_proba(face)), args.repeats),
             f"Model C, ensemble of {ENSEMBLE}": median_ms(
                 lambda: [c.predict_proba(face) for _ in range(ENSEMBLE)], args.repeats),
         }

@@ -368,8 +368,9 @@ def contenders(model_c_runs: str | os.PathLike) -> tuple[list[peertable.Contende
             found.append(peertable.peer_contender(key))
         except ValueError as err:  # PeerNotInstalledError, or another version's weights
             missing[peers.PEERS[key].title] = str(err)
-    found.append(peertable.model_b())
-    found += peertable.model_c_contenders(peertable.complete_model_c_runs(model_c_runs))
+    shipped_b = peertable.model_b()
+    found.append(shipped_b)
+    found += peertable.model_c_contenders(peertable.complete_model_c_runs(model_c_runs), shipped_b)
     return found, missing
 
 

@@ -166,13 +166,34 @@ def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contend
                                            "sha256": [_sha256(r.path / BEST_MODEL) for r in loaded]})
 
 
-def model_c_contenders(run_dirs: Sequence[Path]) -> list[Contender]:
-    """Model C's rows, once it has runs: the first seed alone and mirrored too, and, from two seeds on,
-    their ensemble alone and mirrored too."""
+#: What a split was to a model's training, from clean to not: a mean of models inherits its members' worst
+ROLE_ORDER = (peers.HELD_OUT, peers.MONITORED, peers.CHOSE_CHECKPOINT)
+
+
+def mean_of(members: Sequence[Contender], key: str, title: str) -> Contender:
+    """A "collaboration" of different networks: the mean of their probabilities, one call of each per face, and
+    no training of its own. A split is only as clean as its least clean role among the members."""
+    def predict(faces: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_five(faces) for m in members], axis=0)
+
+    roles = {split: max((m.roles[split] for m in members), key=ROLE_ORDER.index) for split in members[0].roles}
+    return Contender(key=key, title=title, predict_five=predict, params=sum(m.params for m in members),
+                     trained_on="; ".join(f"{m.title}: {m.trained_on}" for m in members), roles=roles,
+                     weights={m.key: dict(m.weights) for m in members})
+
+
+def model_c_contenders(run_dirs: Sequence[Path], model_b: Contender | None = None) -> list[Contender]:
+    """Model C's rows, once it has runs: the first seed alone and mirrored too; with ``model_b``, the mean of
+    the two networks (a collaboration of architectures that needs no other run); and, from two seeds on,
+    the seeds' ensemble alone and mirrored too."""
     if not run_dirs:
         return []
     groups = [run_dirs[:1], *([run_dirs] if len(run_dirs) > 1 else [])]
-    return [model_c(group, tta) for group in groups for tta in (False, True)]
+    rows = [model_c(group, tta) for group in groups for tta in (False, True)]
+    if model_b is not None:
+        rows.insert(2, mean_of([rows[0], model_b], "model-c-with-b", f"{rows[0].title} and {model_b.title}, "
+                                                                    "mean of the two"))
+    return rows
 
 
 # --- Measuring -------------------------------------------------------------------------------
@@ -279,8 +300,9 @@ def run(datasets: Sequence[FER2013], peer_keys: Sequence[str] = tuple(peers.PEER
         out: str | os.PathLike = OUT_DIR) -> pd.DataFrame:
     """The whole table: the peers (their packages must be installed), Model A, the shipped Model B and Model C
     (where it has complete runs) on ``datasets``, written to ``out``."""
-    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), model_b(),
-                  *model_c_contenders(complete_model_c_runs())]
+    shipped_b = model_b()
+    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), shipped_b,
+                  *model_c_contenders(complete_model_c_runs(), shipped_b)]
     before = os.getloadavg()
     rows = table(contenders, datasets, repeats)
     write(rows, manifest(contenders, datasets, repeats, (before, os.getloadavg())), out)

@@ -350,12 +350,18 @@ def test_model_c_rows_come_from_complete_runs_only(tmp_path, small_data):
     train.fit(replace(config, seed=2, epochs=2), tmp_path / "seed2", small_data, progress=False, stop_after=1)
     complete = peertable.complete_model_c_runs(tmp_path)
     assert [p.name for p in complete] == ["seed0", "seed1"]
-    rows = peertable.model_c_contenders(complete)
-    assert [c.key for c in rows] == ["model-c", "model-c-tta", "model-c-ensemble2", "model-c-ensemble2-tta"]
-    assert rows[2].params == 2 * rows[0].params
+    shipped_b = peertable.model_b()
+    rows = peertable.model_c_contenders(complete, shipped_b)
+    assert [c.key for c in rows] == ["model-c", "model-c-tta", "model-c-with-b", "model-c-ensemble2",
+                                     "model-c-ensemble2-tta"]
+    assert rows[3].params == 2 * rows[0].params and rows[2].params == rows[0].params + shipped_b.params
     assert rows[0].roles == {"PrivateTest": peers.CHOSE_CHECKPOINT, "PublicTest": peers.HELD_OUT}
+    assert rows[2].roles == rows[0].roles  # Model B only monitored PrivateTest; Model C chose its epoch on it
     faces = small_data.split("val").x[:4]
     assert rows[0].predict_five(faces).shape == (4, 5)
+    np.testing.assert_allclose(rows[2].predict_five(faces),
+                               (rows[0].predict_five(faces) + shipped_b.predict_five(faces)) / 2, atol=1e-6)
+    assert [c.key for c in peertable.model_c_contenders(complete)][2] == "model-c-ensemble2"
     assert peertable.model_c_contenders([]) == []
     with pytest.raises(ValueError, match="no complete run"):
         peertable.model_c([])

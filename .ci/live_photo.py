@@ -19,7 +19,7 @@ from fer_lib import data
 from fer_lib.live import scenes
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "tests" / "data" / "shipped_model_reference.json"
+REFERENCE = ROOT / "tests" / "data" / "shipped_model_b_reference.json"
 FACES, DISTANCE_CM, LIGHTING = 3, 90, "bright"
 
 

@@ -206,12 +206,15 @@ def export_pretrained(run_dir: str | os.PathLike, dest: str | os.PathLike | None
 
 
 def runs_status(root: str | os.PathLike = RESULTS_DIR):
-    """Every run folder below ``root``: how far it is and how long the rest will take at
-    its recent pace (the median of its last ten epochs)."""
+    """Every run folder below ``root`` (a manifest with a history beside it; other results, such as the peer
+    table's, have manifests too): how far it is and how long the rest will take at its recent pace (the median
+    of its last ten epochs)."""
     import pandas as pd
 
     rows = []
     for manifest in sorted(Path(root).rglob("manifest.json")):
+        if not (manifest.parent / "history.csv").is_file():
+            continue
         run = load_run(manifest.parent)
         recent = run.history["seconds"].tail(10).median() if run.epochs_done else float("nan")
         rows.append({

@@ -32,6 +32,9 @@ def test_evaluate_and_ship_a_run(tmp_path, small_csv, small_data, capsys):
 
     status = runs.runs_status(tmp_path).set_index("run").loc[out.as_posix()]
     assert status["epochs"] == "1/2" and status["hours_left"] > 0
+    (tmp_path / "peers").mkdir()  # a result with a manifest that is no run (fer-lib peers writes one)
+    (tmp_path / "peers" / "manifest.json").write_text("{}")
+    assert runs.runs_status(tmp_path)["run"].tolist() == [out.as_posix()]
 
     meta = runs.export_pretrained(out, tmp_path / "shipped.keras")
     assert (meta["epochs_trained"], meta["epochs_planned"], meta["complete"]) == (1, 2, False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fer_lib import cli, paper
 
 
@@ -31,6 +33,15 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
 def test_status_of_no_runs(tmp_path, capsys):
     assert cli.main(["status", str(tmp_path)]) == 0
     assert "no runs below" in capsys.readouterr().out
+
+
+def test_status_of_the_committed_results(capsys):
+    """Every committed run folder, and none of the other results that have manifests (the peer table's)."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    assert cli.main(["status", str(root)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
+    assert rows[(root / "paper" / "model_b").as_posix()] == "200/200" and not any("peers" in run for run in rows)
 
 
 def test_models_matches_paper(capsys):

@@ -88,6 +88,9 @@ def test_notebook_conventions(path: Path):
     for cell, text in zip(code, source, strict=True):
         if "# NBVAL_CHECK_OUTPUT" in text:
             assert cell["outputs"], f"{path.name}: a checked cell has no stored output to check against"
+    # every model a chapter loads is named: the live default (paths.LIVE_MODEL) may change, the chapters may not
+    unnamed = re.findall(r"Pipeline\.load\(\)|load_classifier\(\)|WebcamWidget\(\)", "".join(source))
+    assert not unnamed, f"{path.name}: {unnamed} load the live default; name the model (MODEL_B)"
 
 
 def test_the_repository_address_is_one_setting():

@@ -128,7 +128,7 @@ class RunProgress:
         """The best PrivateTest (validation) accuracy so far, in %, and its epoch; NaN and None before any."""
         if not self.epochs_done:
             return math.nan, None
-        row = self.history.loc[self.history["val_accuracy"].idxmax()]
+        row = runs.best_row(self.history)
         return 100 * float(row["val_accuracy"]), int(row["epoch"])
 
     def test_at_best(self) -> float:

@@ -41,6 +41,11 @@ def read_predictions(run_dir: str | os.PathLike):
     return pd.read_csv(path)
 
 
+def best_row(history):
+    """The history's row of the best validation epoch: the first of equals, as the runner keeps ``best.keras``."""
+    return history.loc[history["val_accuracy"].idxmax()]
+
+
 @dataclass(frozen=True)
 class Run:
     """A run folder as the commands and the book read it, finished or in progress.
@@ -143,7 +148,7 @@ class Run:
         from fer_lib import models
 
         if self.config.keep_best and self.complete:
-            epoch = int(self.history.loc[self.history["val_accuracy"].idxmax(), "epoch"])
+            epoch = int(best_row(self.history)["epoch"])
             return models.load_model(self.path / BEST_MODEL), epoch
         model, history = self.latest()
         return model, int(history["epoch"].iloc[-1])

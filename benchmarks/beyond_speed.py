@@ -29,12 +29,11 @@ import numpy as np
 from realtime_speed import median_ms  # this folder's benchmark of the live pipeline
 from skimage import data as skdata
 
-from fer_lib import augment, beyond, export, models, provenance
+from fer_lib import augment, beyond, export, models, provenance, runs
 from fer_lib.live import classify
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import Pipeline
-from fer_lib.paths import MODEL_B, shipped_file
-from fer_lib.train import BEST_MODEL
+from fer_lib.paths import MODEL_B, checkout_relative, shipped_file
 
 GOAL_MS_PER_FACE = beyond.GOALS["latency"].target
 GOAL_FPS = beyond.GOALS["fps"].target
@@ -42,9 +41,11 @@ ENSEMBLE = 3
 
 
 def model_c_onnx(run: Path | None, folder: Path) -> tuple[Path, str]:
-    """Model C as ONNX, from a run's best weights or freshly initialised: (file, what it is)."""
-    if run is not None and (run / BEST_MODEL).is_file():
-        source, what = run / BEST_MODEL, f"{run / BEST_MODEL}"
+    """Model C as ONNX, from a complete run's best weights (``runs.Run.best_weights``) or freshly initialised:
+    (file, what it is)."""
+    weights = runs.load_run(run).best_weights() if run is not None and (run / "manifest.json").is_file() else None
+    if weights is not None:
+        source, what = weights, checkout_relative(weights)
     else:
         source, what = folder / "model_c.keras", "freshly initialised (no trained run yet; same cost)"
         models.model_c().save(source)

@@ -23,7 +23,7 @@ import pandas as pd
 from fer_lib import augment, book, models, paper, peers, peertable, plots, provenance, runs, study, train
 from fer_lib.compare import PENDING
 from fer_lib.live import livestudy, scenes
-from fer_lib.paths import RESULTS_DIR
+from fer_lib.paths import LIVE_MODEL, MODEL_B, RESULTS_DIR, shipped_models
 
 PROFILE = "beyond"
 BEYOND_DIR = Path(RESULTS_DIR) / PROFILE
@@ -397,6 +397,35 @@ def webcam_table(table: pd.DataFrame, crops: np.ndarray, faces: livestudy.StudyF
                             "the faces as stored (%)": 100 * float(
                                 (peertable.predict_all(model, faces.x).argmax(axis=1) == faces.y).mean())}
     return pd.DataFrame.from_dict(out, orient="index").rename_axis("model")
+
+
+# --- The shipped models and the live default ---------------------------------------------------------
+#: Each shipped model's rows in the peer table and the benchmark: Model C ships its first seed's best epoch
+SHIPPED_AS = {MODEL_B: ("model-b", "Model B"), "model_c": (MODEL_C_KEY, "Model C")}
+
+
+def shipped_table(rows: pd.DataFrame, webcam: pd.DataFrame, speed: dict | None,
+                  live: str = LIVE_MODEL) -> pd.DataFrame:
+    """Every shipped model on what a user of the live demo meets: PublicTest as each release stores it, the
+    simulated webcam over the paper's lights (``webcam_table``), milliseconds per face and frames per second
+    (``benchmarks/beyond_speed.py``), and which one the live pipeline uses unless told (``live``)."""
+    out = {}
+    for name in shipped_models():
+        if name not in SHIPPED_AS:
+            raise ValueError(f"{name}: a shipped model the chapter does not know; add it to beyond.SHIPPED_AS")
+        key, timed = SHIPPED_AS[name]
+        title = rows.loc[rows["model"] == key, "title"]
+        out[name] = {
+            f"{PUBLIC}, original pixels (%)": accuracy(rows, key),
+            f"{PUBLIC}, equalized (%)": accuracy(rows, key, EQUALIZED),
+            f"simulated webcam, {paper.LIVE_AVERAGE} (%)": (webcam.loc[title.iloc[0], f"{paper.LIVE_AVERAGE} (%)"]
+                                                            if len(title) and title.iloc[0] in webcam.index
+                                                            else math.nan),
+            "ms per face": speed["ms_per_face"].get(timed, math.nan) if speed else math.nan,
+            "frames/s": speed["fps"].get(timed, math.nan) if speed else math.nan,
+            "live default": "yes" if name == live else "no",
+        }
+    return pd.DataFrame.from_dict(out, orient="index").rename_axis("shipped model")
 
 
 # --- Figures ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 from fer_lib import data as fer_data
 from fer_lib import fer2013, ferplus, paper
 from fer_lib.live.classify import contract_path, read_metadata
-from fer_lib.paths import MODEL_B, WEIGHTS_DIR, shipped_file
+from fer_lib.paths import MODEL_B, WEIGHTS_DIR, shipped_file, shipped_models
 
 #: What each network is, for the card's first paragraph, by the training configuration's model
 NETWORKS = {
@@ -78,19 +78,26 @@ def _scores(result: dict) -> dict:
             "recall": {c: round(float(r), 4) for c, r in result["per_class"]["recall"].items()}}
 
 
-def _recall_table(scores: dict, names: dict[str, str]) -> str:
+def table_number(name: str) -> str:
+    """The number of a card's table on the book's page of cards, which shows every shipped model's card in
+    name order: C.1 for the first."""
+    return f"C.{sorted(shipped_models()).index(name) + 1}"
+
+
+def _recall_table(scores: dict, names: dict[str, str], number: str) -> str:
     """Recall per class and release as an HTML table with a caption: GitHub shows it as it shows
     Markdown, and the book numbers tables by their captions."""
     head = "".join(f"<th>{names[r]}</th>" for r in scores["releases"])
     rows = "\n".join(f"<tr><td>{c}</td>" + "".join(f"<td>{100 * r['recall'][c]:.1f}</td>"
                                                   for r in scores["releases"].values()) + "</tr>"
                    for c in paper.CLASSES)
-    return (f"<table>\n<caption>Table C.1. Recall per class (%), on each release's validation images</caption>\n"
+    return (f"<table>\n<caption>Table {number}. Recall per class (%), on each release's validation images</caption>\n"
             f"<tr><th>class</th>{head}</tr>\n{rows}\n</table>")
 
 
-def render(meta: dict, scores: dict, contract: dict) -> str:
-    """The card's Markdown from the model's metadata, its measured scores and its ONNX contract."""
+def render(meta: dict, scores: dict, contract: dict, number: str = "C.1") -> str:
+    """The card's Markdown from the model's metadata, its measured scores and its ONNX contract; ``number`` is
+    its table's (``table_number``)."""
     release = meta["release"]
     other = next(r for r in scores["releases"] if r != release)
     ours, theirs, crowd = scores["releases"][release], scores["releases"][other], scores["ferplus"]
@@ -144,7 +151,7 @@ On FER-2013's `{scores['split']}` ({ours['n']:,} validation images, {_choice(met
   the five classes: {crowd['accuracy, FER+ labels (%)']:.1f}% (FER-2013's own labels on those images:
   {crowd['accuracy, FER-2013 labels (%)']:.1f}%; the two label sets agree on {crowd['labels agree (%)']:.1f}%).
 {_held_out(scores, release, other, names)}
-{_recall_table(scores, names)}
+{_recall_table(scores, names, number)}
 
 {_training_note(meta)}
 
@@ -152,7 +159,7 @@ On FER-2013's `{scores['split']}` ({ours['n']:,} validation images, {_choice(met
 
 - 48x48 grey faces, frontal and cropped as the Haar cascade crops them; profile views, occlusion,
   strong light and faces smaller than the live detector's minimum are not covered.
-- The classes are unequal: recall is far lower for some classes than for others (Table C.1), and
+- The classes are unequal: recall is far lower for some classes than for others (Table {number}), and
   FER-2013 has more happy faces than any other class.
 - FER-2013 records no age, gender or skin tone, so biases along them could not be measured here; its
   faces come from a web image search and are not a balanced sample of people.
@@ -197,7 +204,8 @@ def _training_note(meta: dict) -> str:
 def current(name: str = MODEL_B) -> str:
     """A shipped model's card as its committed metadata, scores and ONNX contract give it."""
     contract = json.loads(contract_path(shipped_file(name, ".onnx")).read_text())
-    return render(read_metadata(shipped_file(name)), json.loads(scores_file(name).read_text()), contract)
+    return render(read_metadata(shipped_file(name)), json.loads(scores_file(name).read_text()), contract,
+                  table_number(name))
 
 
 def write_card(name: str = MODEL_B) -> Path:

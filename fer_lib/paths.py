@@ -24,6 +24,13 @@ def repository_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def checkout_relative(path: str | os.PathLike) -> str:
+    """A file as a manifest names it: from the checkout (or the folder that holds the package) where it lies
+    below, as ``fer_lib/weights/model_b.keras``; else its absolute path."""
+    path, root = Path(path).resolve(), repository_root()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
 def cache_dir() -> Path:
     """Where caches (and a user's own copy of the data) live: FER_LIB_CACHE or ~/.cache/fer_lib."""
     if os.environ.get("FER_LIB_CACHE"):
@@ -35,7 +42,6 @@ def cache_dir() -> Path:
 def shared_dir() -> Path:
     """The read-only data folder that sits beside a checkout (``../shared``)."""
     return repository_root().parent / "shared"
-
 
 
 def shipped_models() -> tuple[str, ...]:

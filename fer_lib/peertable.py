@@ -30,7 +30,7 @@ import pandas as pd
 
 from fer_lib import augment, evaluate, fer2013, paper, peers, provenance, runs
 from fer_lib.fer2013 import FER2013, Split
-from fer_lib.paths import RESULTS_DIR
+from fer_lib.paths import RESULTS_DIR, checkout_relative
 
 OUT_DIR = Path(RESULTS_DIR) / "peers"
 #: The splits of the table, as the paper names them: PrivateTest (its validation set), then PublicTest.
@@ -74,13 +74,6 @@ def _our_roles(val_split: str) -> dict[str, str]:
             for usage in (fer2013.SPLITS[name] for name in SPLITS)}
 
 
-def _shown(path: Path) -> str:
-    """A file as the manifest names it: from the checkout (or the folder that holds the package) where it lies
-    below, as ``fer_lib/weights/model_b.keras``."""
-    path, root = Path(path).resolve(), Path(__file__).resolve().parents[1]
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
-
-
 def _ours(key: str, title: str, model, release: str, val_split: str, epochs: int, weights: Path) -> Contender:
     from fer_lib.live.classify import FaceClassifier
 
@@ -88,7 +81,7 @@ def _ours(key: str, title: str, model, release: str, val_split: str, epochs: int
                      params=_count_params(model), roles=_our_roles(val_split),
                      trained_on=f"FER-2013 {release} release, five-class Training; {fer2013.SPLITS[val_split]} "
                                 f"validated every epoch; the weights after epoch {epochs}, the last",
-                     weights={"file": _shown(weights), "sha256": _sha256(weights)})
+                     weights={"file": checkout_relative(weights), "sha256": _sha256(weights)})
 
 
 def _count_params(model) -> int:
@@ -124,11 +117,10 @@ MODEL_C_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c"
 
 
 def complete_model_c_runs(root: str | os.PathLike = MODEL_C_RUNS) -> list[Path]:
-    """Model C's finished runs, in seed order: the ones with all their epochs and best weights."""
-    from fer_lib.train import BEST_MODEL
-
+    """Model C's finished runs, in seed order, whose best weights are here (``runs.Run.best_weights``: the
+    run's own, or the shipped model made from them)."""
     folders = sorted(Path(root).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed")))
-    return [f for f in folders if (f / BEST_MODEL).is_file() and runs.load_run(f).complete]
+    return [f for f in folders if runs.load_run(f).best_weights() is not None]
 
 
 def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -139,15 +131,13 @@ def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
 def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contender:
     """Model C at its best validation epoch; several runs make an ensemble, the mean of their probabilities
     (the paper's "collaboration" of models), at the cost of one network call per member and face."""
-    from fer_lib import models
     from fer_lib.live.classify import FaceClassifier
-    from fer_lib.train import BEST_MODEL
 
     if not run_dirs:
         raise ValueError("Model C has no complete run yet (fer-lib train --model c --profile beyond)")
     loaded = [runs.load_run(d) for d in run_dirs]
     release = loaded[0].manifest["data"]["release"]
-    members = [FaceClassifier(models.load_model(r.path / BEST_MODEL), release=release) for r in loaded]
+    members = [FaceClassifier(r.chosen()[0], release=release) for r in loaded]
 
     def ensemble(faces: np.ndarray) -> np.ndarray:
         return np.mean([m.predict_proba(faces) for m in members], axis=0)
@@ -163,7 +153,8 @@ def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contend
                      trained_on=f"FER-2013 {release} release, five-class Training, augmented; the weights of the "
                                 f"epoch with the best {val} accuracy",
                      roles=roles, weights={"runs": [r.path.as_posix() for r in loaded],
-                                           "sha256": [_sha256(r.path / BEST_MODEL) for r in loaded]})
+                                           "files": [checkout_relative(r.best_weights()) for r in loaded],
+                                           "sha256": [_sha256(r.best_weights()) for r in loaded]})
 
 
 #: What a split was to a model's training, from clean to not: a mean of models inherits its members' worst

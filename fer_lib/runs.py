@@ -141,6 +141,23 @@ class Run:
         raise FileNotFoundError(f"{self.path}: no loadable checkpoint after {attempts} attempts:\n"
                                 + "\n".join(problems[-2:]))
 
+    def best_weights(self) -> Path | None:
+        """The file of a complete keep-best run's chosen weights: its ``best.keras``, or, in a checkout without
+        it (a run's weights stay out of git), the shipped model made from them (``fer-lib ship``: the same
+        weights without the optimizer's state); None where neither is there."""
+        if not (self.config.keep_best and self.complete):
+            return None
+        if (self.path / BEST_MODEL).is_file():
+            return self.path / BEST_MODEL
+        from fer_lib.paths import repository_root, shipped_file, shipped_models
+
+        epoch, here = int(best_row(self.history)["epoch"]), self.path.resolve()
+        for name in shipped_models():
+            meta = json.loads(shipped_file(name, ".json").read_text())
+            if (repository_root() / meta["run"]).resolve() == here and meta.get("epoch") == epoch:
+                return shipped_file(name)
+        return None
+
     def chosen(self):
         """The weights the run stands for and the epoch they are from: a complete run that keeps its best
         epoch (``keep_best``: the ``beyond`` profile, which stops early on validation) gives that epoch's,
@@ -148,8 +165,11 @@ class Run:
         from fer_lib import models
 
         if self.config.keep_best and self.complete:
-            epoch = int(best_row(self.history)["epoch"])
-            return models.load_model(self.path / BEST_MODEL), epoch
+            weights = self.best_weights()
+            if weights is None:
+                raise FileNotFoundError(f"{self.path}: neither {BEST_MODEL} nor a shipped model made from this "
+                                        "run's best epoch is here (a run's weights are not in git)")
+            return models.load_model(weights), int(best_row(self.history)["epoch"])
         model, history = self.latest()
         return model, int(history["epoch"].iloc[-1])
 

@@ -194,6 +194,20 @@ def test_the_speed_record_may_be_missing(tmp_path):
     assert beyond.read_speed(tmp_path / "speed.json") == {"fps": {"Model B": 1.0}}
 
 
+def test_the_shipped_models_side_by_side_and_which_is_the_live_default(monkeypatch):
+    monkeypatch.setattr(beyond, "shipped_models", lambda: ("model_b", "model_c"))
+    webcam = pd.DataFrame({f"{paper.LIVE_AVERAGE} (%)": [46.0, 55.5]}, index=["Model B (shipped)", "Model C"])
+    speed = {"ms_per_face": {"Model B": 1.0, "Model C": 1.6}, "fps": {"Model B": 135.0, "Model C": 117.0}}
+    table = beyond.shipped_table(peer_rows(model_c=(0.78, 0.775)), webcam, speed, live="model_c")
+    assert table.loc["model_c"].tolist() == [78.0, 77.5, 55.5, 1.6, 117.0, "yes"]
+    assert table.loc["model_b", "live default"] == "no" and table.loc["model_b", "PublicTest, equalized (%)"] == 62.0
+    before = beyond.shipped_table(peer_rows(), webcam.iloc[:1], None, live="model_b")  # Model C not measured yet
+    assert before.loc["model_c"].iloc[:5].isna().all() and before.loc["model_b", "live default"] == "yes"
+    monkeypatch.setattr(beyond, "shipped_models", lambda: ("model_b", "model_x"))
+    with pytest.raises(ValueError, match="model_x: a shipped model the chapter does not know"):
+        beyond.shipped_table(peer_rows(), webcam, speed)
+
+
 # --- Cost ------------------------------------------------------------------------------------------------------
 def test_multiply_adds_and_the_cost_table():
     inputs = keras.Input((4, 4, 1))

@@ -85,3 +85,12 @@ def test_ship_makes_a_run_a_shipped_model_loadable_by_name(tmp_path, small_data,
     faces = small_data.split("val").x[:4]
     best = classify.FaceClassifier(runs.load_run(out).chosen()[0], release=meta["release"])
     np.testing.assert_allclose(pipeline.classifier.predict_proba(faces), best.predict_proba(faces), atol=1e-5)
+    # a fresh clone has the run's history but not its best.keras: the shipped copy stands in for it
+    (out / train.BEST_MODEL).unlink()
+    assert runs.load_run(out).best_weights() == paths.shipped_file("model_c")
+    again = classify.FaceClassifier(runs.load_run(out).chosen()[0], release=meta["release"])
+    np.testing.assert_allclose(again.predict_proba(faces), best.predict_proba(faces), atol=1e-5)
+    paths.shipped_file("model_c").with_suffix(".json").unlink()
+    assert runs.load_run(out).best_weights() is None
+    with pytest.raises(FileNotFoundError, match="nor a shipped model made from this run's best epoch"):
+        runs.load_run(out).chosen()

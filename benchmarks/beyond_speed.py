@@ -29,14 +29,14 @@ import numpy as np
 from realtime_speed import median_ms  # this folder's benchmark of the live pipeline
 from skimage import data as skdata
 
-from fer_lib import augment, beyond, export, models, provenance, runs
+from fer_lib import augment, export, goals, models, provenance, runs
 from fer_lib.live import classify
 from fer_lib.live.experiment import synthetic_clip
 from fer_lib.live.pipeline import Pipeline
 from fer_lib.paths import MODEL_B, checkout_relative, shipped_file
 
-GOAL_MS_PER_FACE = beyond.GOALS["latency"].target
-GOAL_FPS = beyond.GOALS["fps"].target
+GOAL_MS_PER_FACE = goals.GOALS["latency"].target
+GOAL_FPS = goals.GOALS["fps"].target
 ENSEMBLE = 3
 
 

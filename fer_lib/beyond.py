@@ -1,6 +1,6 @@
 """Beyond the paper (chapter 9): Model C's runs and their ablations, where each stands and what each
-ingredient adds, the goals of the work beyond the paper and how far each is met, and every model of the
-peer table on the releases and in chapter 8's simulated webcam.
+ingredient adds, every model of the peer table on the releases and in chapter 8's simulated webcam, and the
+shipped models side by side (the goals and how far each is met: :mod:`fer_lib.goals`).
 
 Every planned run is one command (``PLAN``). A run folder may be missing (not started), hold a run in
 progress or a complete one: everything here reads whatever there is, and a number that needs more reads
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fer_lib import augment, book, models, paper, peers, peertable, plots, provenance, runs, study, train
+from fer_lib import augment, models, paper, peers, peertable, plots, provenance, runs, study, train
 from fer_lib.compare import PENDING
 from fer_lib.live import livestudy, scenes
 from fer_lib.paths import LIVE_MODEL, MODEL_B, RESULTS_DIR, shipped_models
@@ -226,110 +226,6 @@ def cross_release(rows: pd.DataFrame) -> pd.DataFrame:
         out[(split, "equalized (%)")] = wide[(split, EQUALIZED)]
         out[(split, "change (points)")] = wide[(split, EQUALIZED)] - wide[(split, ORIGINAL)]
     return pd.DataFrame(out).rename_axis("model")
-
-
-# --- The goals -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Goal:
-    """A goal of the work beyond the paper: a target that the measured value must reach (``at_least``) or
-    stay under, and the unit a miss is counted in."""
-
-    what: str
-    target: float
-    unit: str
-    at_least: bool
-    #: the target is an accuracy in % (and a miss counts in points)
-    percent: bool = False
-    #: decimals of the measured value and of a miss
-    decimals: int = 1
-
-    def verdict(self, measured: float) -> str:
-        if math.isnan(measured):
-            return PENDING
-        short = self.target - measured if self.at_least else measured - self.target
-        return "met" if short <= 0 else f"missed by {_amount(short, self.decimals)} {self.unit}"
-
-    def shown(self) -> str:
-        unit = "%" if self.percent else f" {self.unit.removesuffix('s') if self.target == 1 else self.unit}"
-        return f"{'at least' if self.at_least else 'at most'} {self.target:g}{unit}"
-
-
-def _amount(value: float, decimals: int) -> str:
-    """A positive amount to ``decimals``, or to as many more (up to two) as show it is not zero."""
-    shown = next((d for d in (decimals, decimals + 1) if round(value, d) > 0), decimals + 2)
-    return f"{value:.{shown}f}"
-
-
-GOALS: dict[str, Goal] = {
-    "accuracy": Goal(f"Model C's five-class {PUBLIC} accuracy, original pixels (%)", 78.0, "points", True, True),
-    "release": Goal("its drop from the original pixels to the equalized release (points)", 1.0, "points", False),
-    "peer": Goal(f"its lead over the best published peer on {PUBLIC}, original pixels (points)", 4.0, "points",
-                 True),
-    "latency": Goal("its time per face, one face per call on onnxruntime (ms)", 5.0, "ms", False, decimals=2),
-    "fps": Goal("the live pipeline's rate with it (frames/s)", 60.0, "frames/s", True, decimals=0),
-}
-
-
-def model_c_scores(rows: pd.DataFrame, reference: RunProgress) -> dict[str, tuple[float, str]]:
-    """Model C's PublicTest accuracy (%) on each release, and what it was measured from: the peer table once it
-    has Model C's rows, else (original pixels only) the complete run's best-epoch predictions."""
-    if (rows["model"] == MODEL_C_KEY).any():
-        basis = f"the peer table ({PEERS_CSV.as_posix()})"
-        return {r: (accuracy(rows, MODEL_C_KEY, r), basis) for r in (ORIGINAL, EQUALIZED)}
-    state = f"Model C's run: {reference.describe()}"
-    if reference.complete:
-        return {ORIGINAL: (reference.test_at_best(), f"the run's best-epoch predictions ({train.PREDICTIONS})"),
-                EQUALIZED: (math.nan, f"needs Model C in the peer table: {PEERS_COMMAND}")}
-    return {ORIGINAL: (math.nan, state), EQUALIZED: (math.nan, state)}
-
-
-def read_speed(path: str | os.PathLike) -> dict | None:
-    """``benchmarks/beyond_speed.py``'s record, or None where it has not been run."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _speed_basis(speed: dict) -> str:
-    load = speed.get("load_average", {}).get("before", [math.nan])[0]
-    return (f"{speed.get('command', SPEED_COMMAND)}, {speed['date'][:10]}, "
-            f"{provenance.machine_text(speed['environment'])}, load average {load:.1f}; timed: {speed['model_c']}")
-
-
-def goals_table(rows: pd.DataFrame, reference: RunProgress, speed: dict | None) -> pd.DataFrame:
-    """Each goal: its target, the measured value, the verdict (met, missed by how much, or pending) and what the
-    value was measured from, or why it is pending."""
-    scores = model_c_scores(rows, reference)
-    (original, basis), (equalized, eq_basis) = scores[ORIGINAL], scores[EQUALIZED]
-    _, peer_title, peer_accuracy = best_peer(rows)
-    no_speed = f"the benchmark has not been run: {SPEED_COMMAND}"
-    measured = {
-        "accuracy": (original, basis),
-        "release": (original - equalized, eq_basis),
-        "peer": (original - peer_accuracy, f"{basis}; best peer: {peer_title}, {peer_accuracy:.1f}%"),
-        "latency": (speed["ms_per_face"]["Model C"], _speed_basis(speed)) if speed else (math.nan, no_speed),
-        "fps": (speed["fps"]["Model C"], _speed_basis(speed)) if speed else (math.nan, no_speed),
-    }
-    signed = ("release", "peer")
-    return pd.DataFrame([{"goal": goal.what, "target": goal.shown(),
-                          "measured": book.fmt(value, f"{'+' if key in signed else ''}.{goal.decimals}f"),
-                          "verdict": goal.verdict(value), "measured from": why}
-                         for key, goal in GOALS.items() for value, why in [measured[key]]]).set_index("goal")
-
-
-def verdict_counts(goals: pd.DataFrame) -> dict[str, int]:
-    """How many goals are met, missed and pending."""
-    verdicts = goals["verdict"]
-    return {"met": int((verdicts == "met").sum()), "missed": int(verdicts.str.startswith("missed").sum()),
-            "pending": int((verdicts == PENDING).sum())}
-
-
-def speed_table(speed: dict | None) -> pd.DataFrame:
-    """The benchmark's milliseconds per face and frames per second, one row per model it timed; Models B and C
-    pending where it has not been run."""
-    if speed is None:
-        return pd.DataFrame({"ms per face": math.nan, "frames/s": math.nan}, index=["Model B", "Model C"])
-    order = list(dict.fromkeys([*speed["ms_per_face"], *speed["fps"]]))
-    return pd.DataFrame({"ms per face": pd.Series(speed["ms_per_face"]), "frames/s": pd.Series(speed["fps"])}, order)
 
 
 # --- What Model C costs ----------------------------------------------------------------------------

@@ -19,6 +19,9 @@ from fer_lib import paper
 from fer_lib.fer2013 import Split
 
 N_CLASSES = len(paper.CLASSES)
+#: Digits a stored fraction keeps (model cards, the peer table): enough that a percentage shown to one decimal
+#: is the count's and not a rounding of a rounding (2179 of 3037 is 71.7%; stored as 0.7175 it printed 71.8%)
+STORED_DIGITS = 6
 #: What FER+ gives an image whose taggers chose no single one of the five classes.
 NO_MAJORITY = "no majority"
 

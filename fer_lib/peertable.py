@@ -277,12 +277,13 @@ def manifest(contenders: Sequence[Contender], datasets: Sequence[FER2013], repea
 
 
 def write(rows: pd.DataFrame, meta: dict, out: str | os.PathLike = OUT_DIR) -> Path:
-    """``peers.csv`` (the rows, fractions rounded to 4 digits, ms to 3) and ``manifest.json`` in ``out``."""
+    """``peers.csv`` (the rows, fractions to ``evaluate.STORED_DIGITS`` digits, ms to 3) and ``manifest.json``
+    in ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fractions = ["accuracy", *(f"recall_{name}" for name in paper.CLASSES)]
-    rows.assign(**{c: rows[c].round(4) for c in fractions}, ms_per_face=rows["ms_per_face"].round(3)).to_csv(
-        out / "peers.csv", index=False)
+    rounded = {c: rows[c].round(evaluate.STORED_DIGITS) for c in fractions}
+    rows.assign(**rounded, ms_per_face=rows["ms_per_face"].round(3)).to_csv(out / "peers.csv", index=False)
     (out / "manifest.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out / "peers.csv"
 

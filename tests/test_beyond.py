@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from made_up_runs import history, run
 
-from fer_lib import beyond, paper, peers, peertable, study, train
+from fer_lib import beyond, goals, paper, peers, peertable, runs, study, train
 from fer_lib.compare import PENDING
 from fer_lib.live import livestudy
+from fer_lib.paths import LIVE_MODEL, MODEL_B, shipped_file
 
 N_TEST = 20
 
@@ -134,13 +135,13 @@ def test_the_best_peer_is_a_published_one_and_releases_are_compared():
 
 # --- The goals ------------------------------------------------------------------------------------------------
 def test_a_goal_is_met_missed_by_how_much_or_pending():
-    at_least, at_most = beyond.Goal("accuracy", 78.0, "points", True, True), beyond.Goal("drop", 1.0, "points", False)
-    assert (at_least.shown(), at_most.shown(), beyond.GOALS["latency"].shown()) == (
+    at_least, at_most = goals.Goal("accuracy", 78.0, "points", True, True), goals.Goal("drop", 1.0, "points", False)
+    assert (at_least.shown(), at_most.shown(), goals.GOALS["latency"].shown()) == (
         "at least 78%", "at most 1 point", "at most 5 ms")
     assert at_least.verdict(78.0) == "met" and at_least.verdict(80.2) == "met"
     assert at_least.verdict(75.6) == "missed by 2.4 points"
     assert at_least.verdict(77.96) == "missed by 0.04 points"  # never "missed by 0.0"
-    assert beyond.GOALS["fps"].verdict(59.6) == "missed by 0.4 frames/s"  # the rate has no decimals otherwise
+    assert goals.GOALS["fps"].verdict(59.6) == "missed by 0.4 frames/s"  # the rate has no decimals otherwise
     assert at_most.verdict(-3.0) == "met" and at_most.verdict(1.0) == "met" and at_most.verdict(2.5) == (
         "missed by 1.5 points")
     assert at_most.verdict(math.nan) == PENDING
@@ -148,24 +149,24 @@ def test_a_goal_is_met_missed_by_how_much_or_pending():
 
 def test_goals_pending_while_model_c_trains_say_why(tmp_path):
     write_run(tmp_path, beyond.REFERENCE, 7, val_acc=0.5)
-    goals = beyond.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path), None)
-    assert list(goals.index) == [g.what for g in beyond.GOALS.values()]
-    assert (goals["verdict"] == PENDING).all() and (goals["measured"] == PENDING).all()
-    assert goals["measured from"].iloc[0] == ("Model C's run: epoch 7 of 50 (in progress), best PrivateTest accuracy "
-                                              "50.0% (epoch 7)")
-    assert goals["measured from"].iloc[-1] == f"the benchmark has not been run: {beyond.SPEED_COMMAND}"
-    assert beyond.verdict_counts(goals) == {"met": 0, "missed": 0, "pending": 5}
-    nothing = beyond.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path / "x"),
+    goal_table = goals.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path), None)
+    assert list(goal_table.index) == [g.what for g in goals.GOALS.values()]
+    assert (goal_table["verdict"] == PENDING).all() and (goal_table["measured"] == PENDING).all()
+    assert goal_table["measured from"].iloc[0] == ("Model C's run: epoch 7 of 50 (in progress), best PrivateTest "
+                                                   "accuracy 50.0% (epoch 7)")
+    assert goal_table["measured from"].iloc[-1] == f"the benchmark has not been run: {beyond.SPEED_COMMAND}"
+    assert goals.verdict_counts(goal_table) == {"met": 0, "missed": 0, "pending": 5}
+    nothing = goals.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path / "x"),
                                  None)
     assert nothing["measured from"].iloc[0] == "Model C's run: not started, no epoch finished"
 
 
 def test_goals_of_a_complete_run_before_the_peer_table_has_it(tmp_path):
     write_run(tmp_path, beyond.REFERENCE, 50, test_right=16)  # 80% on PublicTest
-    goals = beyond.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path), None)
-    assert goals["measured"].tolist()[:3] == ["80.0", PENDING, "+10.0"]  # best peer 70%
-    assert goals["verdict"].tolist()[:3] == ["met", PENDING, "met"]
-    assert goals["measured from"].iloc[1] == f"needs Model C in the peer table: {beyond.PEERS_COMMAND}"
+    goal_table = goals.goals_table(peer_rows(), beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path), None)
+    assert goal_table["measured"].tolist()[:3] == ["80.0", PENDING, "+10.0"]  # best peer 70%
+    assert goal_table["verdict"].tolist()[:3] == ["met", PENDING, "met"]
+    assert goal_table["measured from"].iloc[1] == f"needs Model C in the peer table: {beyond.PEERS_COMMAND}"
 
 
 def test_goals_measured_everywhere(tmp_path):
@@ -174,24 +175,24 @@ def test_goals_measured_everywhere(tmp_path):
              "fps": {"Model B": 90.0, "Model C": 61.0}, "load_average": {"before": [1.25, 1.0, 1.0]},
              "environment": {"cpu": "Test CPU", "cores": 2}}
     progress = beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path)  # the peer table's rows count
-    goals = beyond.goals_table(peer_rows(model_c=(0.765, 0.75)), progress, speed)
-    assert goals["measured"].tolist() == ["76.5", "+1.5", "+6.5", "5.25", "61"]
-    assert goals["verdict"].tolist() == ["missed by 1.5 points", "missed by 0.5 points", "met",
+    goal_table = goals.goals_table(peer_rows(model_c=(0.765, 0.75)), progress, speed)
+    assert goal_table["measured"].tolist() == ["76.5", "+1.5", "+6.5", "5.25", "61"]
+    assert goal_table["verdict"].tolist() == ["missed by 1.5 points", "missed by 0.5 points", "met",
                                          "missed by 0.25 ms", "met"]
-    assert goals["measured from"].iloc[0] == f"the peer table ({beyond.PEERS_CSV.as_posix()})"
-    assert goals["measured from"].iloc[3] == (f"{beyond.SPEED_COMMAND}, 2026-12-07, Test CPU, 2 cores, load average "
-                                              "1.2; timed: results/beyond/model_c/seed0/best.keras")
-    assert beyond.verdict_counts(goals) == {"met": 2, "missed": 3, "pending": 0}
-    table = beyond.speed_table(speed)
+    assert goal_table["measured from"].iloc[0] == f"the peer table ({beyond.PEERS_CSV.as_posix()})"
+    assert goal_table["measured from"].iloc[3] == (f"{beyond.SPEED_COMMAND}, 2026-12-07, Test CPU, 2 cores, load "
+                                                   "average 1.2; timed: results/beyond/model_c/seed0/best.keras")
+    assert goals.verdict_counts(goal_table) == {"met": 2, "missed": 3, "pending": 0}
+    table = goals.speed_table(speed)
     assert table.loc["Model C", "frames/s"] == 61.0 and math.isnan(table.loc["Model C, mirrored too", "frames/s"])
     assert list(table.index) == ["Model B", "Model C", "Model C, mirrored too"]  # as the benchmark lists them
 
 
 def test_the_speed_record_may_be_missing(tmp_path):
-    assert beyond.read_speed(tmp_path / "speed.json") is None
-    assert beyond.speed_table(None).isna().all(axis=None)
+    assert goals.read_speed(tmp_path / "speed.json") is None
+    assert goals.speed_table(None).isna().all(axis=None)
     (tmp_path / "speed.json").write_text(json.dumps({"fps": {"Model B": 1.0}}))
-    assert beyond.read_speed(tmp_path / "speed.json") == {"fps": {"Model B": 1.0}}
+    assert goals.read_speed(tmp_path / "speed.json") == {"fps": {"Model B": 1.0}}
 
 
 def test_the_shipped_models_side_by_side_and_which_is_the_live_default(monkeypatch):
@@ -206,6 +207,23 @@ def test_the_shipped_models_side_by_side_and_which_is_the_live_default(monkeypat
     monkeypatch.setattr(beyond, "shipped_models", lambda: ("model_b", "model_x"))
     with pytest.raises(ValueError, match="model_x: a shipped model the chapter does not know"):
         beyond.shipped_table(peer_rows(), webcam, speed)
+
+
+def test_the_live_default_is_better_than_model_b_on_both_releases_within_the_speed_goals():
+    """On the committed peer table and benchmark: what justifies ``paths.LIVE_MODEL``, and that the shipped file
+    is the weights the table measured (Model C's first seed at its best epoch)."""
+    root = Path(__file__).resolve().parents[1]
+    rows, speed = beyond.read_peer_rows(root), goals.read_speed(root / beyond.SPEED)
+    key, timed = beyond.SHIPPED_AS[LIVE_MODEL]
+    for release in (beyond.ORIGINAL, beyond.EQUALIZED):
+        assert beyond.accuracy(rows, key, release) >= beyond.accuracy(rows, "model-b", release), release
+    assert speed["ms_per_face"][timed] <= goals.GOALS["latency"].target
+    assert speed["fps"][timed] >= goals.GOALS["fps"].target
+    measured = json.loads((root / beyond.PEERS_CSV).with_name("manifest.json").read_text())["models"][key]["weights"]
+    meta = json.loads(shipped_file(LIVE_MODEL, ".json").read_text())
+    if LIVE_MODEL != MODEL_B:
+        assert measured["runs"][0] == meta["run"]
+        assert meta["epoch"] == int(runs.best_row(runs.read_history(root / meta["run"]))["epoch"])
 
 
 # --- Cost ------------------------------------------------------------------------------------------------------

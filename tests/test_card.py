@@ -4,13 +4,14 @@ hand), shown in the book, and its scores measured again on the real data."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from fer_lib import card, models, paper
 from fer_lib.live import classify
-from fer_lib.paths import MODEL_B, shipped_file, shipped_models
+from fer_lib.paths import LIVE_MODEL, MODEL_B, shipped_file, shipped_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,10 +45,13 @@ def test_a_card_says_when_validation_chose_the_weights_and_adds_the_held_out_spl
     assert "used to pick nothing" in plain and "PublicTest" not in plain
 
 
-def test_the_book_shows_the_card_from_the_package():
+def test_the_book_shows_every_shipped_card_and_names_the_live_default():
     page = (ROOT / "book" / "model_card.md").read_text()
-    assert "{include} ../fer_lib/weights/model_b.card.md" in page
+    for name in shipped_models():
+        assert f"{{include}} ../fer_lib/weights/{name}.card.md" in page
+    assert re.search(rf"`{LIVE_MODEL}`\)[^`]*which the live\s+pipeline", page), "the page names another live default"
     assert "book/model_card" in (ROOT / "_toc.yml").read_text()
+    assert [card.table_number(name) for name in shipped_models()][:1] == ["C.1"]
 
 
 @pytest.mark.realdata

@@ -10,7 +10,7 @@ import pytest
 
 from fer_lib import cli, export, models, paper
 from fer_lib.live import classify
-from fer_lib.paths import MODEL_B, shipped_file
+from fer_lib.paths import shipped_file, shipped_models
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +26,14 @@ def val_faces(real_csv_data) -> np.ndarray:
 
 
 @pytest.mark.realdata
-def test_the_shipped_onnx_model_is_the_shipped_keras_model(shipped, val_faces):
+@pytest.mark.parametrize("name", shipped_models())
+def test_each_shipped_onnx_model_is_its_shipped_keras_model(name, val_faces):
     """What the package ships for inference without TensorFlow, on all 3,006 validation images."""
-    difference = export.parity(shipped_file(MODEL_B, ".onnx"), shipped, val_faces)
-    print(f"\nshipped ONNX vs Keras on {len(val_faces)} PrivateTest images: largest difference {difference:.2e}")
+    difference = export.parity(shipped_file(name, ".onnx"), models.load_pretrained(name), val_faces)
+    print(f"\n{name}: ONNX vs Keras on {len(val_faces)} PrivateTest images: largest difference {difference:.2e}")
     assert difference <= export.PARITY_TOLERANCE
-    contract = json.loads(classify.contract_path(shipped_file(MODEL_B, ".onnx")).read_text())
-    meta = models.pretrained_metadata()
+    contract = json.loads(classify.contract_path(shipped_file(name, ".onnx")).read_text())
+    meta = models.pretrained_metadata(name)
     assert contract["classes"] == list(paper.CLASSES) == meta["classes"]
     assert contract["release"] == meta["release"] and contract["source"]["sha256"] == meta["sha256"]
 

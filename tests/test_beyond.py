@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from made_up_runs import history, run
 
-from fer_lib import beyond, goals, paper, peers, peertable, runs, study, train
+from fer_lib import beyond, book, goals, paper, peers, peertable, runs, study, train
 from fer_lib.compare import PENDING
 from fer_lib.live import livestudy
 from fer_lib.paths import LIVE_MODEL, MODEL_B, shipped_file
@@ -186,6 +186,20 @@ def test_goals_measured_everywhere(tmp_path):
     table = goals.speed_table(speed)
     assert table.loc["Model C", "frames/s"] == 61.0 and math.isnan(table.loc["Model C, mirrored too", "frames/s"])
     assert list(table.index) == ["Model B", "Model C", "Model C, mirrored too"]  # as the benchmark lists them
+
+
+def test_the_headline_is_glued_once_for_the_chapter_and_the_discussion(tmp_path, monkeypatch):
+    glued = {}
+    monkeypatch.setattr(book, "glue", lambda name, value, display=False: glued.__setitem__(name, value))
+    (tmp_path / beyond.PEERS_CSV).parent.mkdir(parents=True)
+    peer_rows(model_c=(0.765, 0.75)).to_csv(tmp_path / beyond.PEERS_CSV, index=False)
+    table = goals.glue_headline(tmp_path)  # no run folder, no benchmark: the speed goals are pending
+    assert {key: glued[f"beyond_{key}"] for key in ("c_public", "c_public_equalized", "c_over_b", "c_over_peer",
+                                                      "best_peer")} == {
+        "c_public": "76.5", "c_public_equalized": "75.0", "c_over_b": "-13.5", "c_over_peer": "+6.5",
+        "best_peer": "mini-Xception (fer)"}
+    assert (glued["beyond_goals_n"], glued["beyond_goals_pending"]) == (len(table), 2)
+    assert glued["beyond_live_title"] == f"{beyond.SHIPPED_AS[LIVE_MODEL][1]}, {LIVE_MODEL},"
 
 
 def test_the_speed_record_may_be_missing(tmp_path):

@@ -138,6 +138,7 @@ def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contend
     loaded = [runs.load_run(d) for d in run_dirs]
     release = loaded[0].manifest["data"]["release"]
     members = [FaceClassifier(r.chosen()[0], release=release) for r in loaded]
+    files = [r.best_weights() for r in loaded]  # what chosen() loaded, for the manifest
 
     def ensemble(faces: np.ndarray) -> np.ndarray:
         return np.mean([m.predict_proba(faces) for m in members], axis=0)
@@ -153,8 +154,8 @@ def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contend
                      trained_on=f"FER-2013 {release} release, five-class Training, augmented; the weights of the "
                                 f"epoch with the best {val} accuracy",
                      roles=roles, weights={"runs": [r.path.as_posix() for r in loaded],
-                                           "files": [checkout_relative(r.best_weights()) for r in loaded],
-                                           "sha256": [_sha256(r.best_weights()) for r in loaded]})
+                                           "files": [checkout_relative(f) for f in files],
+                                           "sha256": [_sha256(f) for f in files]})
 
 
 #: What a split was to a model's training, from clean to not: a mean of models inherits its members' worst

@@ -22,6 +22,7 @@ import pandas as pd
 
 from fer_lib import augment, models, paper, peers, peertable, plots, provenance, runs, study, train
 from fer_lib.compare import PENDING
+from fer_lib.fer2013 import RELEASE_FOLDER
 from fer_lib.live import livestudy, scenes
 from fer_lib.paths import LIVE_MODEL, MODEL_B, RESULTS_DIR, shipped_models
 
@@ -54,10 +55,10 @@ class PlannedRun:
 
 
 def _beyond_run(key: str, label: str, changes: str, model: str, seed: int, name: str,
-                augmented: bool = True) -> PlannedRun:
+                augmented: bool = True, release: str | None = None) -> PlannedRun:
     folder = f"{BEYOND_DIR.as_posix()}/{name}/seed{seed}"
     command = (f"fer-lib train --model {model} --profile {PROFILE} --seed {seed} --out {folder}"
-               + ("" if augmented else " --no-augment"))
+               + ("" if augmented else " --no-augment") + (f" --release {release}" if release else ""))
     epochs = train.profile(PROFILE, model, seed=seed, augment=augmented).epochs
     return PlannedRun(key, label, changes, folder, command, epochs)
 
@@ -76,6 +77,9 @@ PLAN: tuple[PlannedRun, ...] = (
     _study_run("model_b_paper", "Model B, the paper's protocol, seed 0 (the study's cell both)",
                "Model B's network and the paper's protocol: no augmentation nor label smoothing, a constant "
                "learning rate, bfloat16", "both", 0),
+    _beyond_run("model_c_folder", "Model C on the equalized release, seed 0", "the image-folder release: every "
+                "face histogram-equalized, in training and, by its contract, in use", "c", 0, "model_c_folder",
+                release=RELEASE_FOLDER),
     *(_beyond_run(f"model_c_seed{seed}", f"Model C, the recipe, seed {seed}", "the seed (a member of the ensemble)",
                   "c", seed, "model_c") for seed in (1, 2)),
 )

@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                            augment=False if args.no_augment else None)
     out = args.out or runs.run_folder(args.profile, args.model)
     train.check_precision(config.precision, args.allow_emulated)  # before the data loads
-    ds = data.load_fer2013(args.data)
+    ds = data.load_fer2013(args.data, release=args.release)
     history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress,
                         allow_emulated=args.allow_emulated)
     if history:
@@ -90,7 +90,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fer_lib import data, evaluate, runs
 
     run = runs.load_run(args.run)
-    split = data.load_fer2013(args.data).split(run.config.val_split)
+    split = data.load_fer2013(args.data, release=run.manifest["data"]["release"]).split(run.config.val_split)
     model, history = run.latest()
     summary = evaluate.evaluate_run(model, split, history, os.path.join(args.run, "evaluation.json"))
     print(f"{args.run}: after {summary['epochs']} of {run.config.epochs} epochs, {split.name} accuracy "
@@ -229,6 +229,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fer_lib.fer2013 import RELEASE_CSV, RELEASE_FOLDER
     from fer_lib.study import CELLS, SEEDS
     from fer_lib.train import MODELS, PRECISIONS, PROFILES
 
@@ -255,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default results/<profile>/model_<model>)")
     p.add_argument("--no-augment", action="store_true", help="train without the beyond profile's augmentation "
                    "(its ablation)")
+    p.add_argument("--release", choices=(RELEASE_CSV, RELEASE_FOLDER), help="the challenge CSV (original pixels) "
+                   "or the image-folder release (histogram-equalized); default: whichever is found first")
     p.set_defaults(func=cmd_train)
 
     study = sub.add_parser("study", help="the multi-seed study of batch normalization and dropout")

@@ -369,6 +369,7 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer2013.FER2013 | None, *,
 
         tf.config.experimental.enable_op_determinism()
     data = data if data is not None else fer_data.load_fer2013(progress=progress)
+    _check_same_data(out, data)
     splits = _splits(config, data)
 
     n_steps = -(-len(splits["train"]) // config.batch_size)
@@ -424,6 +425,19 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer2013.FER2013 | None, *,
         if not (out / checkpoints.FINAL_MODEL).exists():
             checkpoints.save_final(model, out / checkpoints.FINAL_MODEL)
     return history
+
+
+def _check_same_data(out: Path, data: fer2013.FER2013) -> None:
+    """Resuming on the other release, or on other files, would train one network on two data sets."""
+    path = out / "manifest.json"
+    if not path.exists():
+        return
+    before = json.loads(path.read_text()).get("data", {})
+    if before and (before["release"], before["sha256"]) != (data.release, data.checksum):
+        raise ValueError(
+            f"{out} was trained on the {before['release']} release from {before['source']} (sha256 "
+            f"{before['sha256'][:12]}), not on the {data.release} release from {data.source} (sha256 "
+            f"{data.checksum[:12]}); resume it with that data (--data, --release) or use another --out")
 
 
 def _check_same_config(out: Path, config: TrainConfig) -> None:

@@ -62,6 +62,7 @@ def test_every_planned_run_is_one_command_with_its_own_folder():
     assert c.command == "fer-lib train --model c --profile beyond --seed 0 --out results/beyond/model_c/seed0"
     assert noaug.command.endswith(f"--out {noaug.folder} --no-augment") and "--no-augment" not in c.command
     assert c.epochs == noaug.epochs == train.profile("beyond", "c").epochs
+    assert beyond.planned("model_c_folder").command.endswith("--release folder")
     both = study.PlannedRun.of("both", 0)
     assert (beyond.planned("model_b_paper").command, beyond.planned("model_b_paper").folder) == (
         both.command(), both.out.as_posix())

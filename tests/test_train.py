@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -233,6 +234,16 @@ def test_changed_settings_refuse_to_resume(tmp_path, small_data):
     train.fit(smoke(), tmp_path, small_data, progress=False, stop_after=1)
     with pytest.raises(ValueError, match="other settings"):
         train.fit(smoke(seed=3), tmp_path, small_data, progress=False)
+
+
+def test_other_data_refuses_to_resume(tmp_path, small_data):
+    """The folder release (or another file) under a run of the CSV would train one network on two data sets."""
+    train.fit(smoke(), tmp_path, small_data, progress=False, stop_after=1)
+    other = dataclasses.replace(small_data, release="folder", checksum="0" * 64)
+    with pytest.raises(ValueError, match=r"trained on the csv release .* not on the folder release"):
+        train.fit(smoke(), tmp_path, other, progress=False)
+    assert len(runs.read_history(tmp_path)) == 1  # nothing written
+    train.fit(smoke(), tmp_path, small_data, progress=False, stop_after=2)  # the same data resumes
 
 
 @pytest.mark.slow

@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                            augment=False if args.no_augment else None)
     out = args.out or runs.run_folder(args.profile, args.model)
     train.check_precision(config.precision, args.allow_emulated)  # before the data loads
-    ds = data.load_fer2013(args.data, release=args.release)
+    ds = data.load_fer2013(args.data, release=args.release, progress=not args.no_progress)
     history = train.fit(config, out, ds, stop_after=args.stop_after, progress=not args.no_progress,
                         allow_emulated=args.allow_emulated)
     if history:
@@ -140,8 +140,9 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     else:
         raise ValueError("give a run index (see `fer-lib study plan`), or both --cell and --seed")
     train.check_precision(planned.config().precision, args.allow_emulated)  # before the data loads
-    history = study.run(planned, data.load_fer2013(args.data), stop_after=args.stop_after,
-                        progress=not args.no_progress, allow_emulated=args.allow_emulated)
+    ds = data.load_fer2013(args.data, progress=not args.no_progress)
+    history = study.run(planned, ds, stop_after=args.stop_after, progress=not args.no_progress,
+                        allow_emulated=args.allow_emulated)
     print(f"{planned.out}: {planned.cell.name}, seed {planned.seed}, epoch {len(history)}/{planned.config().epochs}")
     return 0
 

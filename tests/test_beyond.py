@@ -56,6 +56,13 @@ def peer_rows(model_c: tuple[float, float] | None = None) -> pd.DataFrame:
 
 
 # --- The plan ----------------------------------------------------------------------------------------
+def test_the_readmes_beyond_commands_are_planned_runs():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    lines = [line.split("#")[0].strip() for line in readme.splitlines() if "--profile beyond" in line]
+    assert len(lines) >= 4
+    assert set(lines) <= {r.command for r in beyond.PLAN}
+
+
 def test_every_planned_run_is_one_command_with_its_own_folder():
     assert len({r.folder for r in beyond.PLAN}) == len({r.key for r in beyond.PLAN}) == len(beyond.PLAN)
     noaug, c = beyond.planned("model_c_noaug"), beyond.planned(beyond.REFERENCE)

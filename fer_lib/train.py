@@ -363,13 +363,12 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer2013.FER2013 | None, *,
     import keras
     from tqdm.auto import tqdm
 
-    _check_same_config(out, config)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
     data = data if data is not None else fer_data.load_fer2013(progress=progress)
-    _check_same_data(out, data)
+    _check_same_run(out, config, data)
     splits = _splits(config, data)
 
     n_steps = -(-len(splits["train"]) // config.batch_size)
@@ -427,25 +426,16 @@ def _fit_locked(config: TrainConfig, out: Path, data: fer2013.FER2013 | None, *,
     return history
 
 
-def _check_same_data(out: Path, data: fer2013.FER2013) -> None:
-    """Resuming on the other release, or on other files, would train one network on two data sets."""
+def _check_same_run(out: Path, config: TrainConfig, data: fer2013.FER2013) -> None:
+    """Resuming with other settings, or on other data, would silently mix two experiments."""
     path = out / "manifest.json"
-    if not path.exists():
-        return
-    before = json.loads(path.read_text()).get("data", {})
-    if before and (before["release"], before["sha256"]) != (data.release, data.checksum):
-        raise ValueError(
-            f"{out} was trained on the {before['release']} release from {before['source']} (sha256 "
-            f"{before['sha256'][:12]}), not on the {data.release} release from {data.source} (sha256 "
-            f"{data.checksum[:12]}); resume it with that data (--data, --release) or use another --out")
-
-
-def _check_same_config(out: Path, config: TrainConfig) -> None:
-    """Resuming with other settings would silently mix two experiments."""
-    path = out / "manifest.json"
-    if not path.exists():
-        return
-    before = json.loads(path.read_text()).get("config", {})
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    before = manifest.get("config", {})
     changed = {k: (before[k], v) for k, v in dataclasses.asdict(config).items() if k in before and before[k] != v}
     if changed:
         raise ValueError(f"{out} holds a run with other settings {changed}; use another --out or the same settings")
+    was = manifest.get("data")
+    if was and (was["release"], was["sha256"]) != (data.release, data.checksum):
+        raise ValueError(f"{out} was trained on the {was['release']} release from {was['source']} (sha256 "
+                         f"{was['sha256'][:12]}), not on the {data.release} release from {data.source} (sha256 "
+                         f"{data.checksum[:12]}); resume it with that data (--data, --release) or use another --out")

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from fer_lib import augment, models, paper, peers, peertable, plots, provenance, runs, study, train
+from fer_lib import augment, evaluate, models, paper, peers, peertable, plots, provenance, runs, study, train
 from fer_lib.compare import PENDING
 from fer_lib.fer2013 import RELEASE_FOLDER
 from fer_lib.live import livestudy, scenes
@@ -142,6 +142,13 @@ class RunProgress:
         rows = runs.read_predictions(self.path).query("split == 'test'")
         return 100 * float((rows["best"] == rows["label"]).mean())
 
+    def gap(self) -> float:
+        """Training minus PrivateTest accuracy, in points to one decimal, the mean over the last
+        ``evaluate.GAP_EPOCHS`` epochs (the book's gap, as in chapter 6): NaN until the run is complete."""
+        if not self.complete:
+            return math.nan
+        return round(evaluate.train_val_gap(self.history), 1) + 0.0  # + 0.0: a gap of -0.02 reads 0.0, not -0.0
+
     def describe(self) -> str:
         """Its status and best PrivateTest accuracy, in words true in every state of the run."""
         best, epoch = self.best()
@@ -157,6 +164,22 @@ def machines(manifest: dict | None) -> str:
     return "; ".join(sorted({provenance.machine_text(s) for s in manifest["segments"]}))
 
 
+#: A complete run whose gap (``RunProgress.gap``) is at most this many points does not overfit: it names its
+#: training images right no more often than unseen ones, so more regularization has little to give it
+FITS_WITHIN = 2.0
+
+
+def fit_reading(gap: float) -> str:
+    """What a complete run's gap says of it, in words true for its value ("pending" for NaN)."""
+    if math.isnan(gap):
+        return PENDING
+    if gap > FITS_WITHIN:
+        return f"it overfits: it names its training images right {gap:.1f} points more often than unseen ones"
+    return (f"it does not overfit: it names its training images right no more often than unseen ones (within "
+            f"{FITS_WITHIN:.0f} points), so what could lift it is more capacity or more epochs rather than more "
+            "regularization")
+
+
 def read_progress(run: PlannedRun, root: str | os.PathLike = ".") -> RunProgress:
     """A planned run's folder under the repository ``root``, whatever state it is in."""
     path = Path(root) / run.folder
@@ -170,15 +193,18 @@ def read_plan(root: str | os.PathLike = ".") -> dict[str, RunProgress]:
     return {run.key: read_progress(run, root) for run in PLAN}
 
 
+GAP_COLUMN = f"train minus PrivateTest, last {evaluate.GAP_EPOCHS} epochs (points)"
+
+
 def ablation_table(progress: Mapping[str, RunProgress]) -> pd.DataFrame:
     """Every planned run: what it changes, its status, its best PrivateTest accuracy so far and its epoch, and
-    PublicTest at that epoch once complete (%), with the command that trains or resumes it."""
+    PublicTest at that epoch and its gap once complete (%, points), with the command that trains or resumes it."""
     rows = []
     for p in progress.values():
         best, epoch = p.best()
         rows.append({"run": p.plan.label, "changes": p.plan.changes, "status": p.status(),
                      "best PrivateTest (%)": best, "its epoch": epoch, "PublicTest, that epoch (%)": p.test_at_best(),
-                     "command": p.plan.command})
+                     GAP_COLUMN: p.gap(), "command": p.plan.command})
     return pd.DataFrame(rows).set_index("run").astype({"its epoch": "Int64"})
 
 

@@ -145,12 +145,13 @@ def provenance_table(fer: fer2013.FER2013 | None = None, chapter_runs: Mapping[s
                  "data sha256": fer.checksum}
     for name, run in (chapter_runs or {}).items():
         segs = run.manifest["segments"]
+        worked_in = f"{len(segs)} session{'s' if len(segs) != 1 else ''}"
         rows |= {f"Model {name}: run": f"{run.path}, {run.status()}",
                  f"Model {name}: seed": str(run.config.seed),
                  f"Model {name}: commits": ", ".join(run.commits()),
                  f"Model {name}: data sha256": run.manifest["data"]["sha256"],
                  f"Model {name}: hardware": "; ".join(sorted({provenance.machine_text(s) for s in segs})),
-                 f"Model {name}: wall time": f"{run.wall_hours():.1f} h in {len(segs)} sessions"}
+                 f"Model {name}: wall time": f"{run.wall_hours():.1f} h in {worked_in}"}
     return pd.Series(rows, name="value").rename_axis("what").to_frame()
 
 

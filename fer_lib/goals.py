@@ -16,6 +16,7 @@ import pandas as pd
 from fer_lib import book, provenance, train
 from fer_lib.beyond import (
     EQUALIZED,
+    INGREDIENTS,
     MODEL_C_KEY,
     ORIGINAL,
     PEERS_COMMAND,
@@ -28,8 +29,10 @@ from fer_lib.beyond import (
     RunProgress,
     accuracy,
     best_peer,
+    ingredients_table,
     planned,
     read_peer_rows,
+    read_plan,
     read_progress,
 )
 from fer_lib.compare import PENDING
@@ -143,7 +146,8 @@ def glue_headline(root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Chapter 9's headline, computed once and glued under ``beyond_<key>`` for every page that quotes it (the
     chapter, the discussion): Model C's PublicTest accuracy (%) on each release, its lead in points over the
     shipped Model B and over the best published peer (original pixels), that peer, how many of the goals are met,
-    missed and pending, and the live default's name and file name. Returns the goals table."""
+    missed and pending, the live default's name and file name, and what each ingredient adds on PublicTest
+    (``adds_<the run without it>``, Table 9.5). Returns the goals table."""
     root = Path(root) if root is not None else repository_root()
     rows = read_peer_rows(root)
     reference = read_progress(planned(REFERENCE), root)
@@ -151,10 +155,13 @@ def glue_headline(root: str | os.PathLike | None = None) -> pd.DataFrame:
     scores = model_c_scores(rows, reference)
     _, peer_title, peer_accuracy = best_peer(rows)
     original = scores[ORIGINAL][0]
+    added = ingredients_table(read_plan(root))["PublicTest (points)"]
+    adds = {f"adds_{without}": book.fmt(points, "+.1f", " points")
+            for (_, _, without), points in zip(INGREDIENTS, added, strict=True)}
     book.glue_all({"c_public": book.fmt(original), "c_public_equalized": book.fmt(scores[EQUALIZED][0]),
                    "c_over_b": book.fmt(original - accuracy(rows, "model-b"), "+.1f"),
                    "c_over_peer": book.fmt(original - peer_accuracy, "+.1f"), "best_peer": peer_title,
                    "goals_n": len(table), **{f"goals_{key}": n for key, n in verdict_counts(table).items()},
-                   "live_title": f"{SHIPPED_AS[LIVE_MODEL][1]}, {LIVE_MODEL},"},
+                   "live_title": f"{SHIPPED_AS[LIVE_MODEL][1]}, {LIVE_MODEL},", **adds},
                   prefix="beyond_")
     return table

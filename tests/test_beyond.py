@@ -22,13 +22,14 @@ from fer_lib.paths import LIVE_MODEL, MODEL_B, shipped_file
 N_TEST = 20
 
 
-def write_run(root: Path, key: str, epochs: int, val_acc: float = 0.6, test_right: int = 0) -> Path:
+def write_run(root: Path, key: str, epochs: int, val_acc: float = 0.6, test_right: int = 0,
+              train_acc: float = 0.6) -> Path:
     """A planned run's folder with ``epochs`` finished epochs (best validation accuracy ``val_acc`` at the last),
     and, once complete, predictions of which ``test_right`` of ``N_TEST`` PublicTest images are right."""
     plan = beyond.planned(key)
     folder = root / plan.folder
     folder.mkdir(parents=True)
-    history(epochs, val_acc=val_acc).to_csv(folder / "history.csv", index=False)
+    history(epochs, train_acc=train_acc, val_acc=val_acc).to_csv(folder / "history.csv", index=False)
     (folder / "manifest.json").write_text(json.dumps(run("c", epochs, plan.epochs).manifest))
     if epochs == plan.epochs:
         predicted = np.r_[np.zeros(test_right, int), np.ones(N_TEST - test_right, int)]
@@ -109,8 +110,8 @@ def test_a_complete_run_gives_publictest_at_its_best_epoch(tmp_path):
 
 def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
     write_run(tmp_path, beyond.REFERENCE, 50, val_acc=0.72, test_right=15)
-    write_run(tmp_path, "model_c_noaug", 50, val_acc=0.70, test_right=13)
-    write_run(tmp_path, "model_b_recipe", 20, val_acc=0.66)
+    write_run(tmp_path, "model_c_noaug", 50, val_acc=0.70, test_right=13, train_acc=0.80)
+    write_run(tmp_path, "model_b_recipe", 20, val_acc=0.66, train_acc=0.90)
     progress = beyond.read_plan(tmp_path)
     table = beyond.ablation_table(progress)
     assert list(table.index) == [r.label for r in beyond.PLAN]
@@ -119,6 +120,11 @@ def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
     assert b["status"] == "epoch 20 of 50 (in progress)" and math.isnan(b["PublicTest, that epoch (%)"])
     assert table.loc[beyond.planned("model_c_seed1").label, "status"] == beyond.NOT_STARTED
     assert table["command"].tolist() == [r.command for r in beyond.PLAN]
+    # the gap: the mean of (train - val) over epochs 41-50 of a linear climb, whose mean factor there is 0.91
+    gaps = table[beyond.GAP_COLUMN]
+    assert gaps[c.name] == pytest.approx(100 * (0.60 - 0.72) * 0.91, abs=0.05)
+    assert gaps[beyond.planned("model_c_noaug").label] == pytest.approx(100 * (0.80 - 0.70) * 0.91, abs=0.05)
+    assert math.isnan(gaps[b.name])  # in progress: its gap would be read at an epoch it has not reached
 
     added = beyond.ingredients_table(progress)
     augmentation = added.loc["augmentation (Model C)"]
@@ -126,6 +132,20 @@ def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
     assert augmentation["PublicTest (points)"] == pytest.approx(10.0)  # 15 against 13 right of 20
     others = added.drop("augmentation (Model C)")[["best PrivateTest (points)", "PublicTest (points)"]]
     assert others.isna().all(axis=None)  # Model B's recipe run is not complete
+
+
+def test_the_gap_says_whether_a_run_overfits():
+    assert beyond.fit_reading(math.nan) == PENDING
+    assert beyond.fit_reading(9.1).startswith("it overfits: it names its training images right 9.1 points more")
+    for gap in (beyond.FITS_WITHIN, 0.0, -10.9):
+        assert beyond.fit_reading(gap).startswith("it does not overfit")
+
+
+def test_a_gap_just_below_zero_reads_zero(tmp_path):
+    folder = write_run(tmp_path, beyond.REFERENCE, 50)
+    history(50).assign(accuracy=lambda h: h["val_accuracy"] - 0.0002).to_csv(folder / "history.csv", index=False)
+    gap = beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path).gap()
+    assert f"{gap:+.1f}" == "+0.0"
 
 
 # --- The peer table ----------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ FACTS = {
     "Model C on PublicTest, its leads over Model B and the best peer, its goals met, the live default": (
         ("beyond_c_public", "beyond_c_over_b", "beyond_c_over_peer", "beyond_goals_met", "beyond_live_title"),
         "goals.glue_headline("),
+    "what each ingredient of Model C adds on PublicTest (Table 9.5)": (
+        ("beyond_adds_model_c_noaug", "beyond_adds_model_b_recipe", "beyond_adds_model_b_paper"),
+        "goals.glue_headline("),
 }
 #: Glue names of comparisons the pages no longer quote: Model B at epoch 200 against Model A at 100, the loss
 #: at epoch 100 alone, the live test in bright light alone, and the study's facts glued a second time.

@@ -31,7 +31,7 @@ def test_provenance_names_command_commit_data_seed_hardware_and_wall_time():
     table = book.provenance_table(chapter_runs={"B": run("B", 12, 200)})["value"]
     assert table["command"] == book.BUILD_COMMAND
     assert table["Model B: seed"] == "0" and table["Model B: data sha256"] == "ab" * 32
-    assert "Test CPU, 2 cores" in table["Model B: hardware"] and table["Model B: wall time"].startswith("2.0 h")
+    assert "Test CPU, 2 cores" in table["Model B: hardware"] and table["Model B: wall time"] == "2.0 h in 1 session"
     assert "0123456+dirty" in table["Model B: commits"]
     assert len(book.sessions({"A": run("A", 3, 100), "B": run("B", 3, 200)})) == 2
 

@@ -285,9 +285,11 @@ def cost_table(networks: Mapping[str, object], histories: Mapping[str, pd.DataFr
 
 
 # --- The contenders in the simulated webcam and on PublicTest -------------------------------------------
-def contenders(model_c_runs: str | os.PathLike) -> tuple[list[peertable.Contender], dict[str, str]]:
+def contenders(model_c_runs: str | os.PathLike, model_c_folder_runs: str | os.PathLike
+               ) -> tuple[list[peertable.Contender], dict[str, str]]:
     """The published peers whose packages are installed, the shipped Model B and Model C's rows once it has
-    complete runs under ``model_c_runs``; and for each peer left out, why."""
+    complete runs under ``model_c_runs`` (and on the equalized release, under ``model_c_folder_runs``); and for
+    each peer left out, why."""
     found, missing = [], {}
     for key in peers.PEERS:
         try:
@@ -297,6 +299,7 @@ def contenders(model_c_runs: str | os.PathLike) -> tuple[list[peertable.Contende
     shipped_b = peertable.model_b()
     found.append(shipped_b)
     found += peertable.model_c_contenders(peertable.complete_model_c_runs(model_c_runs), shipped_b)
+    found += peertable.model_c_folder_contenders(peertable.complete_model_c_runs(model_c_folder_runs))
     return found, missing
 
 

@@ -114,6 +114,8 @@ def model_b() -> Contender:
 
 #: Model C's runs (chapter 9): one folder per seed
 MODEL_C_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c"
+#: Model C trained on the equalized (image-folder) release: one folder per seed
+MODEL_C_FOLDER_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c_folder"
 
 
 def complete_model_c_runs(root: str | os.PathLike = MODEL_C_RUNS) -> list[Path]:
@@ -128,9 +130,11 @@ def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
     return lambda faces: (predict(faces) + predict(augment.mirrored(faces))) / 2
 
 
-def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contender:
+def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False,
+            name: tuple[str, str] = ("model-c", "Model C")) -> Contender:
     """Model C at its best validation epoch; several runs make an ensemble, the mean of their probabilities
-    (the paper's "collaboration" of models), at the cost of one network call per member and face."""
+    (the paper's "collaboration" of models), at the cost of one network call per member and face. ``name``:
+    the key and title its rows start with."""
     from fer_lib.live.classify import FaceClassifier
 
     if not run_dirs:
@@ -145,8 +149,8 @@ def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False) -> Contend
 
     predict = mirrored_too(ensemble) if tta else ensemble
     n = len(loaded)
-    key = "model-c" + (f"-ensemble{n}" if n > 1 else "") + ("-tta" if tta else "")
-    title = "Model C" + (f", ensemble of {n} seeds" if n > 1 else "") + (", mirrored too" if tta else "")
+    key = name[0] + (f"-ensemble{n}" if n > 1 else "") + ("-tta" if tta else "")
+    title = name[1] + (f", ensemble of {n} seeds" if n > 1 else "") + (", mirrored too" if tta else "")
     val = fer2013.SPLITS[loaded[0].config.val_split]
     roles = {usage: peers.CHOSE_CHECKPOINT if usage == val else peers.HELD_OUT
              for usage in (fer2013.SPLITS[name] for name in SPLITS)}
@@ -186,6 +190,14 @@ def model_c_contenders(run_dirs: Sequence[Path], model_b: Contender | None = Non
         rows.insert(2, mean_of([rows[0], model_b], "model-c-with-b", f"{rows[0].title} and {model_b.title}, "
                                                                     "mean of the two"))
     return rows
+
+
+def model_c_folder_contenders(run_dirs: Sequence[Path]) -> list[Contender]:
+    """Model C trained on the equalized release, once it has a complete run: its first seed alone. Its
+    contract equalizes every face, so the table shows what that does on both releases."""
+    if not run_dirs:
+        return []
+    return [model_c(run_dirs[:1], name=("model-c-folder", "Model C, trained on the equalized release"))]
 
 
 # --- Measuring -------------------------------------------------------------------------------
@@ -295,7 +307,8 @@ def run(datasets: Sequence[FER2013], peer_keys: Sequence[str] = tuple(peers.PEER
     (where it has complete runs) on ``datasets``, written to ``out``."""
     shipped_b = model_b()
     contenders = [*(peer_contender(key) for key in peer_keys), model_a(), shipped_b,
-                  *model_c_contenders(complete_model_c_runs(), shipped_b)]
+                  *model_c_contenders(complete_model_c_runs(), shipped_b),
+                  *model_c_folder_contenders(complete_model_c_runs(MODEL_C_FOLDER_RUNS))]
     before = os.getloadavg()
     rows = table(contenders, datasets, repeats)
     write(rows, manifest(contenders, datasets, repeats, (before, os.getloadavg())), out)

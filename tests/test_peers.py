@@ -367,5 +367,8 @@ def test_model_c_rows_come_from_complete_runs_only(tmp_path, small_data):
     assert [(c.key, c.title) for c in on_folder] == [("model-c-folder", "Model C, trained on the equalized release")]
     assert on_folder[0].weights["runs"] == rows[0].weights["runs"]
     assert peertable.model_c_folder_contenders([]) == []
+    ours = peertable.our_contenders(tmp_path, tmp_path)  # the same runs standing in for both releases' roots
+    assert [c.key for c in ours] == ["model-b", *(c.key for c in rows), "model-c-folder"]
+    assert [c.key for c in peertable.our_contenders(tmp_path / "none", tmp_path / "none")] == ["model-b"]
     with pytest.raises(ValueError, match="no complete run"):
         peertable.model_c([])

@@ -180,6 +180,13 @@ def fit_reading(gap: float) -> str:
             "regularization")
 
 
+def step_reading(ratio: float) -> str:
+    """How Model C's training step compares with Model B's, as a predicate true in every state of its run."""
+    if math.isnan(ratio):
+        return "has not been timed yet (its run has no finished epoch)"
+    return f"took {ratio:.1f} times Model B's"
+
+
 def read_progress(run: PlannedRun, root: str | os.PathLike = ".") -> RunProgress:
     """A planned run's folder under the repository ``root``, whatever state it is in."""
     path = Path(root) / run.folder

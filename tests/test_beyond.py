@@ -141,6 +141,11 @@ def test_the_gap_says_whether_a_run_overfits():
         assert beyond.fit_reading(gap).startswith("it does not overfit")
 
 
+def test_the_step_ratio_reads_true_before_and_after_the_first_epoch():
+    assert beyond.step_reading(math.nan) == "has not been timed yet (its run has no finished epoch)"
+    assert beyond.step_reading(3.449) == "took 3.4 times Model B's"
+
+
 def test_a_gap_just_below_zero_reads_zero(tmp_path):
     folder = write_run(tmp_path, beyond.REFERENCE, 50)
     history(50).assign(accuracy=lambda h: h["val_accuracy"] - 0.0002).to_csv(folder / "history.csv", index=False)

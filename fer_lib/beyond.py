@@ -87,7 +87,8 @@ PLAN: tuple[PlannedRun, ...] = (
 INGREDIENTS: tuple[tuple[str, str, str], ...] = (
     ("augmentation (Model C)", REFERENCE, "model_c_noaug"),
     ("Model C's network instead of Model B's (both with the recipe)", REFERENCE, "model_b_recipe"),
-    ("the recipe instead of the paper's protocol (Model B)", "model_b_recipe", "model_b_paper"),
+    ("the recipe instead of the paper's protocol (Model B; float32 instead of bfloat16 too)", "model_b_recipe",
+     "model_b_paper"),
 )
 
 
@@ -157,15 +158,17 @@ class RunProgress:
         return f"{self.status()}, best PrivateTest accuracy {best:.1f}% (epoch {epoch})"
 
 
-def machines(manifest: dict | None) -> str:
-    """The machines a run's sessions ran on, or "pending" before it has a manifest."""
+def machines(manifest: dict | None, until_epoch: int | None = None) -> str:
+    """The machines a run's sessions ran on (those that trained its first ``until_epoch`` epochs, where given),
+    or "pending" before it has a manifest."""
     if not manifest:
         return PENDING
-    return "; ".join(sorted({provenance.machine_text(s) for s in manifest["segments"]}))
+    segments = [s for s in manifest["segments"] if until_epoch is None or s["first_epoch"] <= until_epoch]
+    return "; ".join(sorted({provenance.machine_text(s) for s in segments}))
 
 
-#: A complete run whose gap (``RunProgress.gap``) is at most this many points does not overfit: it names its
-#: training images right no more often than unseen ones, so more regularization has little to give it
+#: A complete run whose gap (``RunProgress.gap``) is at most this many points does not overfit by that measure:
+#: its logged training accuracy is no higher than its validation accuracy, so more regularization has little to give
 FITS_WITHIN = 2.0
 
 
@@ -174,10 +177,10 @@ def fit_reading(gap: float) -> str:
     if math.isnan(gap):
         return PENDING
     if gap > FITS_WITHIN:
-        return f"it overfits (it names its training images right {gap:.1f} points more often than unseen ones)"
-    return (f"it does not overfit (it names its training images right no more often than unseen ones, within "
-            f"{FITS_WITHIN:.0f} points), so what could lift it is more capacity or more epochs rather than more "
-            "regularization")
+        return f"it overfits (its logged training accuracy is {gap:.1f} points above its PrivateTest accuracy)"
+    return (f"by this measure it does not overfit (its logged training accuracy is at most {FITS_WITHIN:.0f} "
+            "points above its PrivateTest accuracy), so what could lift it is more capacity or more epochs rather "
+            "than more regularization")
 
 
 def step_reading(ratio: float) -> str:

@@ -145,7 +145,7 @@ def provenance_table(fer: fer2013.FER2013 | None = None, chapter_runs: Mapping[s
                  "data sha256": fer.checksum}
     for name, run in (chapter_runs or {}).items():
         segs = run.manifest["segments"]
-        worked_in = f"{len(segs)} session{'s' if len(segs) != 1 else ''}"
+        worked_in = provenance.counted(len(segs), "session")
         rows |= {f"Model {name}: run": f"{run.path}, {run.status()}",
                  f"Model {name}: seed": str(run.config.seed),
                  f"Model {name}: commits": ", ".join(run.commits()),

@@ -108,7 +108,7 @@ def render(meta: dict, scores: dict, contract: dict, number: str = "C.1") -> str
     ours, theirs, crowd = scores["releases"][release], scores["releases"][other], scores["ferplus"]
     names = {fer2013.RELEASE_CSV: "challenge CSV", fer2013.RELEASE_FOLDER: "Kaggle image folders"}
     pixels = {fer2013.RELEASE_CSV: "original grey values", fer2013.RELEASE_FOLDER: "histogram-equalized JPEGs"}
-    equalize = "histogram-equalize it (`cv2.equalizeHist`)" if contract["equalize"] else "do not equalize it"
+    equalize = "histogram-equalize a face (`cv2.equalizeHist`)" if contract["equalize"] else "do not equalize a face"
     name, config = meta["model"], meta["config"]
     recipe = (f",\nwith faces augmented every epoch, label smoothing {config['label_smoothing']} and a "
               f"{config['schedule']} learning-rate schedule (profile `{config['profile']}`),"

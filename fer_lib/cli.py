@@ -24,12 +24,13 @@ def _quiet_tensorflow(threads: int | None = None) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Locate, verify and summarise the data: Table I, ours beside the paper's."""
-    from fer_lib import data, readers
+    from fer_lib import data, provenance, readers
 
     if args.verify:
         source = data.locate_data(args.path, download=args.download)
         n = readers.verify_checksums(source)
-        print(f"{source}: {n} file(s) match SHA256SUMS" if n else f"{source}: no SHA256SUMS beside the data")
+        print(f"{source}: {provenance.counted(n, 'file')} match SHA256SUMS" if n
+              else f"{source}: no SHA256SUMS beside the data")
     ds = data.load_fer2013(args.path, download=args.download, on_error=args.on_error)
     print(f"source:   {ds.source}")
     print(f"release:  {ds.release} ({'histogram-equalized JPEGs' if ds.histogram_equalized else 'original pixels'})")

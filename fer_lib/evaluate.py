@@ -190,7 +190,8 @@ def gap_at_best(history: pd.DataFrame) -> float:
 
 
 def paper_gap_definition() -> dict[str, float]:
-    """Section III.C's gaps recomputed from the paper's own Table V: the differences of its MAX rows."""
+    """Section III.C's gaps recomputed from the paper's own Table V: the sizes of the differences of its MAX
+    rows, as the paper gives them (unsigned: Model B's validation MAX is above its training MAX)."""
     return {m: round(abs(paper.TABLE_V[m]["MAX"][0] - paper.TABLE_V[m]["MAX"][1]), 1) for m in paper.TABLE_V}
 
 

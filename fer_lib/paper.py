@@ -152,8 +152,9 @@ TABLE_V: dict[str, dict[int | str, tuple[float, float]]] = {
         "AVG": (52.29, 53.84), "MAX": (61.3, 62.0), "MIN": (24.9, 28.8),
     },
 }
-#: Section III.C's train-validation gaps, in points: the differences of Table V's MAX rows
-#: (highest training minus highest validation accuracy), not a gap at any one epoch.
+#: Section III.C's train-validation gaps, in points: the sizes of the differences of Table V's MAX rows
+#: (highest training against highest validation accuracy; Model B's validation MAX is the higher), not a gap
+#: at any one epoch.
 TRAIN_VAL_GAP = {"A": 6.7, "B": 0.7}
 
 # --- Table VI: Model B validation accuracy (%) after 50, 100, 200 epochs ------

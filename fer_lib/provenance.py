@@ -119,11 +119,16 @@ def _backend_versions(backend: str) -> dict:
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 
+def counted(n: int, noun: str) -> str:
+    """"1 session", "4 sessions": a count with its noun, for sentences true at any count."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def machine_text(env: dict) -> str:
     """"AMD EPYC, 2 cores (1 TensorFlow thread)": where an environment or a segment ran."""
     text = f"{env['cpu']}, {env['cores']} cores"
     if "tf_threads" in env:
-        text += f" ({env['tf_threads']} TensorFlow thread{'s' if env['tf_threads'] != 1 else ''})"
+        text += f" ({counted(env['tf_threads'], 'TensorFlow thread')})"
     return text
 
 

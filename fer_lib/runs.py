@@ -106,7 +106,7 @@ class Run:
             f"Model {self.name}: {self.status()}, seed {self.config.seed}, profile {self.config.profile}; "
             f"commit {', '.join(self.commits())}; data sha256 {self.manifest['data']['sha256'][:12]}; "
             f"{provenance.machine_text(seg)}, {provenance.software_text(seg)}; "
-            f"{self.wall_hours():.1f} h of wall time in {len(self.manifest['segments'])} session(s)"
+            f"{self.wall_hours():.1f} h of wall time in {provenance.counted(len(self.manifest['segments']), 'session')}"
         )
 
     def latest(self, attempts: int = 10):

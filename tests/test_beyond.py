@@ -101,6 +101,14 @@ def test_a_run_folder_in_every_state(tmp_path):
     assert beyond.machines(going.manifest) == "Test CPU, 2 cores (1 TensorFlow thread)"
 
 
+def test_the_machines_of_a_runs_first_epochs_are_those_that_trained_them():
+    first = {"cpu": "Test CPU", "cores": 2, "tf_threads": 1, "first_epoch": 1, "last_epoch": 50}
+    manifest = {"segments": [first, {**first, "tf_threads": 2, "first_epoch": 51, "last_epoch": 100}]}
+    assert beyond.machines(manifest, until_epoch=50) == "Test CPU, 2 cores (1 TensorFlow thread)"
+    assert beyond.machines(manifest) == ("Test CPU, 2 cores (1 TensorFlow thread); "
+                                         "Test CPU, 2 cores (2 TensorFlow threads)")
+
+
 def test_a_complete_run_gives_publictest_at_its_best_epoch(tmp_path):
     write_run(tmp_path, beyond.REFERENCE, 50, val_acc=0.7, test_right=15)
     done = beyond.read_progress(beyond.planned(beyond.REFERENCE), tmp_path)
@@ -136,9 +144,9 @@ def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
 
 def test_the_gap_says_whether_a_run_overfits():
     assert beyond.fit_reading(math.nan) == PENDING
-    assert beyond.fit_reading(9.1).startswith("it overfits (it names its training images right 9.1 points more")
+    assert beyond.fit_reading(9.1).startswith("it overfits (its logged training accuracy is 9.1 points above")
     for gap in (beyond.FITS_WITHIN, 0.0, -10.9):
-        assert beyond.fit_reading(gap).startswith("it does not overfit")
+        assert beyond.fit_reading(gap).startswith("by this measure it does not overfit")
 
 
 def test_the_step_ratio_reads_true_before_and_after_the_first_epoch():

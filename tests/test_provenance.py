@@ -17,6 +17,11 @@ def test_environment_text_names_the_backend():
     assert provenance.software_text(on_jax) == "JAX 0.10.2, Keras 3.15.1"
 
 
+def test_a_count_takes_its_noun_in_the_number_it_needs():
+    assert [provenance.counted(n, "session") for n in (0, 1, 4)] == ["0 sessions", "1 session", "4 sessions"]
+    assert provenance.machine_text({"cpu": "X", "cores": 2, "tf_threads": 2}) == "X, 2 cores (2 TensorFlow threads)"
+
+
 def test_git_commit_is_dirty_for_code_changes_but_not_for_run_outputs(tmp_path):
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,

@@ -142,11 +142,11 @@ def test_the_ablation_and_what_each_ingredient_adds(tmp_path):
     assert others.isna().all(axis=None)  # Model B's recipe run is not complete
 
 
-def test_the_gap_says_whether_a_run_overfits():
+def test_the_training_accuracy_as_stored_says_what_could_lift_model_c():
     assert beyond.fit_reading(math.nan) == PENDING
-    assert beyond.fit_reading(9.1).startswith("it overfits (its logged training accuracy is 9.1 points above")
-    for gap in (beyond.FITS_WITHIN, 0.0, -10.9):
-        assert beyond.fit_reading(gap).startswith("by this measure it does not overfit")
+    assert beyond.fit_reading(81.2).startswith("Model C does not fit even the images it learns from well")
+    for accuracy in (beyond.FITS_TRAINING_ABOVE, 99.8):
+        assert beyond.fit_reading(accuracy).startswith("Model C fits the images it learns from")
 
 
 def test_the_step_ratio_reads_true_before_and_after_the_first_epoch():
@@ -304,6 +304,21 @@ def _reads_the_grey_level(faces: np.ndarray) -> np.ndarray:
     """Class k for a face of grey level 40 k."""
     return np.eye(len(paper.CLASSES), dtype=np.float32)[np.clip(np.round(faces.mean(axis=(1, 2)) / 40), 0, 4)
                                                         .astype(int)]
+
+
+def test_the_fit_on_stored_images_is_each_models_accuracy_on_training_and_privatetest():
+    from fer_lib.fer2013 import Split
+
+    def split(levels: list[int], labels: list[int]) -> Split:
+        x = np.repeat(np.array(levels, np.uint8), 48 * 48).reshape(-1, 48, 48)
+        return Split("x", "x", x, np.array(labels), np.arange(len(labels)))
+
+    grey = _contender("grey", _reads_the_grey_level)
+    always_0 = _contender("always-0", lambda faces: np.eye(5, dtype=np.float32)[np.zeros(len(faces), int)])
+    training, private = split([0, 40, 80, 120], [0, 1, 2, 0]), split([0, 40], [1, 1])
+    fit = beyond.stored_fit([grey, always_0], training, private)
+    assert fit.loc["grey"].tolist() == pytest.approx([75.0, 50.0, 25.0])  # 3 of 4 right, then 1 of 2
+    assert fit.loc["always-0"].tolist() == pytest.approx([50.0, 0.0, 50.0])
 
 
 def test_every_model_labels_the_crops_the_pipeline_found():

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fer_lib import augment, evaluate, models, paper, peers, peertable, plots, provenance, runs, study, train
 from fer_lib.compare import PENDING
-from fer_lib.fer2013 import RELEASE_FOLDER
+from fer_lib.fer2013 import RELEASE_FOLDER, Split
 from fer_lib.live import livestudy, scenes
 from fer_lib.paths import LIVE_MODEL, MODEL_B, RESULTS_DIR, shipped_models
 
@@ -171,10 +171,10 @@ def machines(manifest: dict | None, until_epoch: int | None = None) -> str:
 FITS_TRAINING_ABOVE = 90.0
 
 
-def stored_fit(contenders: Sequence[peertable.Contender], train_split, val_split) -> pd.DataFrame:
+def stored_fit(contenders: Sequence[peertable.Contender], train_split: Split, val_split: Split) -> pd.DataFrame:
     """Each contender's accuracy (%) on the training images as stored and on PrivateTest, and the gap between
     them: unlike the logged training accuracy (Table 9.4's gap), with no augmentation and dropout off."""
-    def accuracy(contender, split) -> float:
+    def accuracy(contender: peertable.Contender, split: Split) -> float:
         return 100 * float((peertable.predict_all(contender, split.x).argmax(axis=1) == split.y).mean())
 
     rows = {c.key: {"training": accuracy(c, train_split), "PrivateTest": accuracy(c, val_split)} for c in contenders}

@@ -174,10 +174,8 @@ FITS_TRAINING_ABOVE = 90.0
 def stored_fit(contenders: Sequence[peertable.Contender], train_split: Split, val_split: Split) -> pd.DataFrame:
     """Each contender's accuracy (%) on the training images as stored and on PrivateTest, and the gap between
     them: unlike the logged training accuracy (Table 9.4's gap), with no augmentation and dropout off."""
-    def accuracy(contender: peertable.Contender, split: Split) -> float:
-        return 100 * float((peertable.predict_all(contender, split.x).argmax(axis=1) == split.y).mean())
-
-    rows = {c.key: {"training": accuracy(c, train_split), "PrivateTest": accuracy(c, val_split)} for c in contenders}
+    rows = {c.key: {"training": 100 * peertable.score(c, train_split)["accuracy"],
+                    "PrivateTest": 100 * peertable.score(c, val_split)["accuracy"]} for c in contenders}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["training", "PrivateTest"])
     return table.assign(gap=table["training"] - table["PrivateTest"])
 

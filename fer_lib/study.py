@@ -312,7 +312,7 @@ def claims_evidence(numbers: dict[str, float | int]) -> dict[str, tuple[str, str
     Model B's final 63.3% is at 200 epochs, which the study does not run: text only."""
     if not numbers["b_seeds"]:
         return {}
-    seeds = f"{numbers['b_seeds']} seed{'s' if numbers['b_seeds'] != 1 else ''}"
+    seeds = provenance.counted(numbers["b_seeds"], "seed")
     gap = _sure(numbers["b_vs_a_gap_low"], numbers["b_vs_a_gap_high"], "below")
     best = _sure(numbers["b_vs_a_best_low"], numbers["b_vs_a_best_high"], "above")
     helps = "reproduced" if gap and best else "not reproduced" if False in (gap, best) else None

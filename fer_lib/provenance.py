@@ -111,9 +111,18 @@ def _backend_versions(backend: str) -> dict:
         import tensorflow as tf
 
         threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-        return {"tensorflow": tf.__version__, "tf_threads": threads}
+        return {"tensorflow": tf.__version__, "tf_threads": threads, "onednn": onednn_enabled()}
     module = importlib.import_module(backend)  # jax, torch, ...
     return {backend: getattr(module, "__version__", "unknown")}
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN kernels (see fer_lib/__init__.py); None where it cannot say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
@@ -133,9 +142,11 @@ def machine_text(env: dict) -> str:
 
 
 def software_text(env: dict) -> str:
-    """"TensorFlow 2.21.0, Keras 3.15.1", whichever backend Keras ran on."""
+    """"TensorFlow 2.21.0 (oneDNN), Keras 3.15.1", whichever backend Keras ran on; the kernels
+    are named where the record says (records before 2026-12-07 do not)."""
     backend = env.get("keras_backend", "tensorflow")
-    return f"{BACKEND_NAMES.get(backend, backend)} {env.get(backend, 'unknown')}, Keras {env['keras']}"
+    kernels = {True: " (oneDNN)", False: " (default kernels)"}.get(env.get("onednn"), "")
+    return f"{BACKEND_NAMES.get(backend, backend)} {env.get(backend, 'unknown')}{kernels}, Keras {env['keras']}"
 
 
 def now() -> str:

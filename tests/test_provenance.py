@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+
+import pytest
 
 from fer_lib import provenance
 
@@ -51,3 +55,21 @@ def test_segment_commits_are_in_the_order_the_sessions_started():
                 {"start": "2026-01-02T00:00", "git_commit": "a" * 40},
                 {"start": "2026-01-04T00:00", "git_commit": "b" * 40 + "+dirty"}]
     assert provenance.segment_commits(segments) == ["bbbbbbb+dirty", "aaaaaaa", "ccccccc"]
+
+
+def test_the_record_names_tensorflows_kernels_where_it_knows_them():
+    on_tf = {"keras_backend": "tensorflow", "tensorflow": "2.21.0", "keras": "3.15.1"}
+    assert provenance.software_text({**on_tf, "onednn": True}) == "TensorFlow 2.21.0 (oneDNN), Keras 3.15.1"
+    assert provenance.software_text({**on_tf, "onednn": False}) == "TensorFlow 2.21.0 (default kernels), Keras 3.15.1"
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
+def test_fer_lib_turns_onednn_on_unless_the_environment_says_otherwise(setting, expected):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads: so a fresh interpreter imports fer_lib first."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    code = "import fer_lib, tensorflow; from fer_lib import provenance; print(provenance.environment()['onednn'])"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == expected

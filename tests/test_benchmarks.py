@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from fer_lib import models
 from fer_lib.paths import MODEL_B, shipped_file
@@ -44,3 +45,25 @@ def test_the_realtime_benchmark_sets_the_former_pipeline_beside_the_new_one():
     assert (former.detector.min_size, former.detector.min_neighbors, former.search_moving) == (80, 5, False)
     assert not former.detector.dense_retry
     assert bench.GOAL_SMALL_FACES_FPS == 60
+
+
+def test_the_profile_sorts_ops_by_the_layer_they_belong_to():
+    kind = _load("step_profile").layer_kind
+    assert kind("gradient_tape/model_b_1/conv2d_4_1/convolution/Conv2DBackpropInput", "Conv2DBackpropInput") == \
+        "convolution"
+    assert kind("model_b_1/batch_normalization_1_1/FusedBatchNormV3", "FusedBatchNormV3") == "batch normalization"
+    assert kind("gradient_tape/model_b_1/dropout_1_1/stateless_dropout/SelectV2", "SelectV2") == "dropout"
+    assert kind("adam/Sub_51", "Sub") == "optimizer (Adam)"
+    assert kind("model_b_1/conv2d_1_1/Cast", "Cast") == "casts"
+    assert kind("IDLE", "IDLE").startswith("other")
+
+
+@pytest.mark.slow
+def test_a_real_trace_finds_the_layers_each_model_has():
+    """One traced step of Model A and of Model B: B's ops include batch normalization and dropout, A's do not."""
+    bench = _load("step_profile")
+    kinds = {name: {bench.layer_kind(row["operation"], row["type"]) for row in bench.profile_steps(name, "fp32", 1)}
+             for name in ("a", "b")}
+    assert {"convolution", "pooling", "dense", "optimizer (Adam)"} <= kinds["a"]
+    assert not {"batch normalization", "dropout"} & kinds["a"]
+    assert {"batch normalization", "dropout"} <= kinds["b"] - kinds["a"]

@@ -21,17 +21,26 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from fer_lib import provenance  # before TensorFlow loads, so that fer_lib's choice of kernels holds
+
 #: the layer kinds of Models A, B and C, by the scope that Keras gives their ops
 LAYER_KINDS = {"conv2d": "convolution", "batch_normalization": "batch normalization",
                "max_pooling2d": "pooling", "dropout": "dropout", "activation": "activation", "dense": "dense",
                "rescale": "input scaling", "adam": "optimizer (Adam)"}
 
 
+#: op types that belong to one kind of layer whatever their name: a fused op is named after the last layer it
+#: absorbed (convolution, bias and ReLU fused are named for the ReLU), so its type says more than its name
+OP_TYPE_KINDS = {"Conv2D": "convolution", "BatchNorm": "batch normalization", "MaxPool": "pooling",
+                 "MatMul": "dense", "Cast": "casts"}
+
+
 def layer_kind(op_name: str, op_type: str) -> str:
-    """The kind of layer an op belongs to, from its name ("gradient_tape/model_b/conv2d_4/..." is a
-    convolution); casts (mixed precision) and ops outside every layer get their own rows."""
-    if op_type == "Cast":
-        return "casts"
+    """The kind of layer an op belongs to, from its type where that decides it, else from its name
+    ("gradient_tape/model_b/dropout_4/..." is dropout); ops outside every layer get a row of their own."""
+    for part, kind in OP_TYPE_KINDS.items():
+        if part in op_type:
+            return kind
     for scope in op_name.split("/"):
         kind = re.sub(r"(_\d+)+$", "", scope)
         if kind in LAYER_KINDS:
@@ -87,8 +96,6 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from fer_lib import provenance
-
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     rows = profile_steps(args.model, args.precision, args.steps)
@@ -103,9 +110,9 @@ def main() -> None:
           f"{provenance.counted(args.threads, 'thread')}, oneDNN {provenance.onednn_enabled()}: "
           f"{total:.0f} ms of op self time per step\n")
     for title, counter in (("layer kind", by_kind), ("op type", by_type)):
-        print(f"{title:<32}{'ms/step':>10}{'share':>8}")
+        print(f"{title:<44}{'ms/step':>10}{'share':>8}")
         for name, ms in counter.most_common(None if counter is by_kind else args.top):
-            print(f"{name:<32}{ms:>10.1f}{100 * ms / total:>7.1f}%")
+            print(f"{name:<44}{ms:>10.1f}{100 * ms / total:>7.1f}%")
         print()
 
 

@@ -23,6 +23,7 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fer_lib's choice (fer_lib/__init__.py), set before TensorFlow
 
 import keras
 import numpy as np
@@ -119,7 +120,8 @@ def main() -> None:
     print(f"batch {args.batch}, median of {args.steps} steps\n")
 
     bf16 = {"avx512_bf16", "amx_bf16"} & provenance.cpu_flags()
-    print(f"native bfloat16: {', '.join(sorted(bf16)) if bf16 else 'none (bf16 rows are emulated)'}\n")
+    print(f"native bfloat16: {', '.join(sorted(bf16)) if bf16 else 'none (bf16 rows are emulated)'}; "
+          f"TensorFlow's oneDNN kernels: {'on' if provenance.onednn_enabled() else 'off'}\n")
     candidates = {
         "A": (models.model_a, False),
         "A + BN (fused)": (lambda: models.cnn(True, 0.0, 0.0), False),

@@ -56,6 +56,9 @@ def test_the_profile_sorts_ops_by_the_layer_they_belong_to():
     assert kind("adam/Sub_51", "Sub") == "optimizer (Adam)"
     assert kind("model_b_1/conv2d_1_1/Cast", "Cast") == "casts"
     assert kind("IDLE", "IDLE").startswith("other")
+    # oneDNN's convolution, bias and ReLU in one op, named for the ReLU
+    assert kind("model_a_1/activation_1_1/Relu", "_MklNativeFusedConv2D") == "convolution"
+    assert kind("model_a_1/activation_1_1/Relu", "Relu") == "activation"
 
 
 @pytest.mark.slow

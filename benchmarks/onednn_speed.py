@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -29,10 +28,9 @@ SETTINGS = {"default kernels": "0", "oneDNN": "1"}
 
 def child(model: str, steps: int, threads: int, precision: str) -> dict:
     """One model's step in this process, with whatever kernels TensorFlow loaded."""
-    sys.path.insert(0, str(Path(__file__).parent))
     import keras
     import tensorflow as tf
-    from train_speed import ms_per_step
+    from train_speed import ms_per_step  # this folder's benchmark of whole steps
 
     from fer_lib import models, paper, provenance
 

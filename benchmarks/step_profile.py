@@ -59,22 +59,15 @@ def op_stats(xplane: Path) -> list[dict]:
 
 
 def profile_steps(model_name: str, precision: str, steps: int) -> list[dict]:
-    """Trace ``steps`` compiled training steps (after two warm-up steps) on random faces of batch 128."""
+    """Trace ``steps`` compiled training steps (after two warm-up steps) on random faces of the paper's batch."""
     import keras
-    import numpy as np
     import tensorflow as tf
+    from train_speed import compiled_step  # this folder's benchmark of whole steps
 
     from fer_lib import models, paper
 
     keras.utils.set_random_seed(0)
-    model = models.build_model(model_name, precision=precision)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=False)
-    rng = np.random.default_rng(0)
-    batch = paper.HYPERPARAMETERS["batch_size"]
-    data = (tf.constant(rng.integers(0, 256, (batch, 48, 48, 1)).astype(np.float32)),
-            tf.constant(rng.integers(0, len(paper.CLASSES), batch).astype(np.int32)))
-    step = tf.function(model.train_step)
+    step, data = compiled_step(models.build_model(model_name, precision=precision), paper.HYPERPARAMETERS["batch_size"])
     for _ in range(2):
         step(data)["loss"].numpy()
     with tempfile.TemporaryDirectory() as logdir:

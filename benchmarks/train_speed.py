@@ -59,21 +59,27 @@ def measured_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     return best
 
 
-def ms_per_step(model: keras.Model, batch: int, steps: int, use_fit: bool = False) -> float:
-    """Median wall time of one training step, after two warm-up steps: the runner's
-    compiled ``train_step``, or (``use_fit``) one ``model.fit`` call per batch."""
+def compiled_step(model: keras.Model, batch: int) -> tuple:
+    """The model compiled as the runner compiles it, its ``train_step`` inside ``tf.function``, and one
+    batch of random faces and labels to step on."""
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)
     rng = np.random.default_rng(0)
     data = (tf.constant(rng.integers(0, 256, (batch, 48, 48, 1)).astype(np.float32)),
-            tf.constant(rng.integers(0, 5, batch).astype(np.int32)))
+            tf.constant(rng.integers(0, len(paper.CLASSES), batch).astype(np.int32)))
+    return tf.function(model.train_step), data
+
+
+def ms_per_step(model: keras.Model, batch: int, steps: int, use_fit: bool = False) -> float:
+    """Median wall time of one training step, after two warm-up steps: the runner's
+    compiled ``train_step``, or (``use_fit``) one ``model.fit`` call per batch."""
+    step, data = compiled_step(model, batch)
     if use_fit:
         ds = tf.data.Dataset.from_tensors(data).repeat(steps)
         model.fit(ds.take(2), shuffle=False, verbose=0)
         t = time.perf_counter()
         model.fit(ds, shuffle=False, verbose=0)
         return 1000 * (time.perf_counter() - t) / steps
-    step = tf.function(model.train_step)
     for _ in range(2):
         step(data)["loss"].numpy()
     times = []

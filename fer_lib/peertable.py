@@ -120,9 +120,9 @@ MODEL_C_FOLDER_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c_folder"
 
 def complete_model_c_runs(root: str | os.PathLike = MODEL_C_RUNS) -> list[Path]:
     """Model C's finished runs, in seed order, whose best weights are here (``runs.Run.best_weights``: the
-    run's own, or the shipped model made from them)."""
+    run's own, or the shipped model made from them). A run still in its first epoch has no manifest yet."""
     folders = sorted(Path(root).glob("seed*"), key=lambda p: int(p.name.removeprefix("seed")))
-    return [f for f in folders if runs.load_run(f).best_weights() is not None]
+    return [f for f in folders if (f / "manifest.json").is_file() and runs.load_run(f).best_weights() is not None]
 
 
 def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:

@@ -348,6 +348,8 @@ def test_model_c_rows_come_from_complete_runs_only(tmp_path, small_data):
     for seed in (0, 1):
         train.fit(replace(config, seed=seed), tmp_path / f"seed{seed}", small_data, progress=False)
     train.fit(replace(config, seed=2, epochs=2), tmp_path / "seed2", small_data, progress=False, stop_after=1)
+    (tmp_path / "seed3").mkdir()  # a run in its first epoch: the runner has written only the history's header
+    (tmp_path / "seed3" / "history.csv").write_text(",".join(train.HISTORY_COLUMNS) + "\n")
     complete = peertable.complete_model_c_runs(tmp_path)
     assert [p.name for p in complete] == ["seed0", "seed1"]
     shipped_b = peertable.model_b()

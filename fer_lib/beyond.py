@@ -265,6 +265,26 @@ def best_peer(rows: pd.DataFrame, release: str = ORIGINAL, split: str = PUBLIC) 
     return top["model"], top["title"], 100 * float(top["accuracy"])
 
 
+def equalized_run_reading(rows: pd.DataFrame) -> str:
+    """What training on the equalized release did, against Model C trained on the original pixels, on PublicTest
+    of both releases: a sentence true before its run is complete and after."""
+    trained_equalized = peertable.MODEL_C_FOLDER_KEY
+    if not {MODEL_C_KEY, trained_equalized} <= set(rows["model"]):
+        return "Its run is not complete yet, so the peer table has no row of it (Table 9.4)"
+    c_original, c_equalized = accuracy(rows, MODEL_C_KEY), accuracy(rows, MODEL_C_KEY, EQUALIZED)
+    e_original, e_equalized = accuracy(rows, trained_equalized), accuracy(rows, trained_equalized, EQUALIZED)
+    gain, loss = e_equalized - c_equalized, c_original - e_original
+    text = (f"Complete, it names {e_equalized:.1f}% of PublicTest right as the equalized release stores it and "
+            f"{e_original:.1f}% with the original pixels, which its contract equalizes: it changes by "
+            f"{e_equalized - e_original:+.1f} points between the releases where Model C changes by "
+            f"{c_equalized - c_original:+.1f}")
+    if loss > gain:
+        return (text + f", but it narrows that gap more by what it loses on the original pixels ({-loss:+.1f} points "
+                f"against Model C) than by what it gains on the equalized release ({gain:+.1f}): equalizing every "
+                "face costs this network more than training on equalized faces gives back (one seed each)")
+    return text + f", and it gains {gain:+.1f} points on the equalized release for {-loss:+.1f} on the original pixels"
+
+
 def cross_release(rows: pd.DataFrame) -> pd.DataFrame:
     """Per model and split: accuracy (%) on the original pixels and on the equalized release, and the change."""
     wide = 100 * rows.pivot_table(index="title", columns=["split", "release"], values="accuracy", sort=False)

@@ -114,8 +114,9 @@ def model_b() -> Contender:
 
 #: Model C's runs (chapter 9): one folder per seed
 MODEL_C_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c"
-#: Model C trained on the equalized (image-folder) release: one folder per seed
+#: Model C trained on the equalized (image-folder) release: one folder per seed, and its key in the table
 MODEL_C_FOLDER_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c_folder"
+MODEL_C_FOLDER_KEY = "model-c-folder"
 
 
 def complete_model_c_runs(root: str | os.PathLike = MODEL_C_RUNS) -> list[Path]:
@@ -197,7 +198,7 @@ def model_c_folder_contenders(run_dirs: Sequence[Path]) -> list[Contender]:
     contract equalizes every face, so the table shows what that does on both releases."""
     if not run_dirs:
         return []
-    return [model_c(run_dirs[:1], key_title=("model-c-folder", "Model C, trained on the equalized release"))]
+    return [model_c(run_dirs[:1], key_title=(MODEL_C_FOLDER_KEY, "Model C, trained on the equalized release"))]
 
 
 def our_contenders(model_c_runs: str | os.PathLike = MODEL_C_RUNS,

@@ -174,6 +174,20 @@ def test_the_best_peer_is_a_published_one_and_releases_are_compared():
         beyond.best_peer(rows[rows["model"] == "model-b"])
 
 
+def test_the_equalized_run_is_read_against_model_c_in_every_state():
+    assert beyond.equalized_run_reading(peer_rows((0.76, 0.72))).startswith("Its run is not complete yet")
+    rows = peer_rows((0.76, 0.72))
+    trained_equalized = rows[rows["model"] == beyond.MODEL_C_KEY].assign(model=peertable.MODEL_C_FOLDER_KEY)
+    loses_more = pd.concat([rows, trained_equalized.assign(accuracy=[0.75, 0.73, 0.79, 0.725])])
+    reading = beyond.equalized_run_reading(loses_more)
+    assert "72.5% of PublicTest right as the equalized release stores it and 73.0% with the original" in reading
+    assert "changes by -0.5 points between the releases where Model C changes by -4.0" in reading
+    assert "(-3.0 points against Model C)" in reading and "equalized release (+0.5)" in reading
+    gains_more = pd.concat([rows, trained_equalized.assign(accuracy=[0.75, 0.755, 0.79, 0.75])])
+    assert beyond.equalized_run_reading(gains_more).endswith(
+        "and it gains +3.0 points on the equalized release for -0.5 on the original pixels")
+
+
 # --- The goals ------------------------------------------------------------------------------------------------
 def test_a_goal_is_met_missed_by_how_much_or_pending():
     at_least, at_most = goals.Goal("accuracy", 78.0, "points", True, True), goals.Goal("drop", 1.0, "points", False)

@@ -15,7 +15,7 @@ import os
 
 # TensorFlow turns its oneDNN kernels on by default only on processors with AVX-512 VNNI, AVX-512 BF16
 # or AMX. Elsewhere (AVX2, such as the AMD EPYC this project trains on) they make a float32 training
-# step 1.5-2 times as fast and a batch of faces no slower, at the cost of a slower single-face call
+# step 1.5-2 times as fast and a batch of faces about as fast or faster, at the cost of a slower single-face call
 # in TensorFlow (benchmarks/onednn_speed.py; the live pipeline runs on onnxruntime). So fer_lib asks
 # for them before TensorFlow loads; TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps TensorFlow's
 # default kernels. Manifests record which kernels a run used (provenance.environment).

@@ -35,7 +35,7 @@ PEERS_CSV = Path(RESULTS_DIR) / "peers" / "peers.csv"
 PEERS_COMMAND = "fer-lib peers"
 NOT_STARTED = "not started"
 #: The peer table's key of Model C's first seed alone (``peertable.model_c``)
-MODEL_C_KEY = "model-c"
+MODEL_C_KEY = peertable.MODEL_C_KEY
 #: The splits and releases of the goals, as the peer table names them
 PUBLIC, ORIGINAL, EQUALIZED = "PublicTest", "csv", "folder"
 

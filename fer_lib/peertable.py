@@ -117,6 +117,8 @@ MODEL_C_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c"
 #: Model C trained on the equalized (image-folder) release: one folder per seed, and its key in the table
 MODEL_C_FOLDER_RUNS = Path(RESULTS_DIR) / "beyond" / "model_c_folder"
 MODEL_C_FOLDER_KEY = "model-c-folder"
+#: The table's key of Model C's first seed alone
+MODEL_C_KEY = "model-c"
 
 
 def complete_model_c_runs(root: str | os.PathLike = MODEL_C_RUNS) -> list[Path]:
@@ -132,7 +134,7 @@ def mirrored_too(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
 
 
 def model_c(run_dirs: Sequence[str | os.PathLike], tta: bool = False,
-            key_title: tuple[str, str] = ("model-c", "Model C")) -> Contender:
+            key_title: tuple[str, str] = (MODEL_C_KEY, "Model C")) -> Contender:
     """Model C at its best validation epoch; several runs make an ensemble, the mean of their probabilities
     (the paper's "collaboration" of models), at the cost of one network call per member and face.
     ``key_title``: the key and title its rows start with."""

@@ -7,8 +7,9 @@ normalization and Model B with ours (TensorFlow's fused kernel), each in float32
 and in bfloat16 (``--precision bf16``: Keras' mixed_bfloat16), the ratios that
 the project's goals name (A bf16 at least 1.7x A fp32 in images/s; B bf16 within
 1.25x of A bf16), where B's extra time goes (Model A with batch normalization
-alone and with dropout alone, in both precisions), the FLOP per image of a
-training step, and the fraction of the
+alone and with dropout alone, in both precisions), the floor that batch normalization
+alone sets for B/A in bf16, a cheaper dropout measured beside Keras' (``ByteMaskDropout``),
+the FLOP per image of a training step, and the fraction of the
 machine's measured float32 matrix-multiply peak that each reaches; then the
 shipped model's batch throughput and single-image latency (the live pipeline's budget).
 Every step is the runner's own: Keras' ``train_step`` inside ``tf.function``.

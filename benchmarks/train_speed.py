@@ -1,6 +1,6 @@
 """Training and inference speed of Models A and B on this machine, measured in one run.
 
-    python benchmarks/train_speed.py [--steps 6] [--batch 128]
+    python benchmarks/train_speed.py [--steps 10] [--batch 128]
 
 Prints images/s and ms/step for Model A, Model B with stock Keras batch
 normalization and Model B with ours (TensorFlow's fused kernel), each in float32
@@ -22,6 +22,7 @@ import itertools
 import os
 import statistics
 import time
+from collections.abc import Callable
 from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -99,24 +100,36 @@ def compiled_step(model: keras.Model, batch: int) -> tuple:
     return tf.function(model.train_step), data
 
 
+def interleaved_ms_per_step(builds: dict[str, Callable[[], keras.Model]], batch: int, rounds: int) -> dict[str, float]:
+    """Median wall time of one compiled training step of each model, timed in rounds that step every
+    model once: where the machine's speed drifts (a shared virtual machine) every model is slowed
+    alike and the ratios hold, where timing one model after another would mix the drift into them."""
+    steps = {}
+    for name, build in builds.items():
+        keras.utils.set_random_seed(0)
+        step, data = steps[name] = compiled_step(build(), batch)
+        for _ in range(2):  # tracing and first allocations
+            step(data)["loss"].numpy()
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, (step, data) in steps.items():
+            t = time.perf_counter()
+            step(data)["loss"].numpy()
+            times[name].append(time.perf_counter() - t)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+
+
 def ms_per_step(model: keras.Model, batch: int, steps: int, use_fit: bool = False) -> float:
     """Median wall time of one training step, after two warm-up steps: the runner's
     compiled ``train_step``, or (``use_fit``) one ``model.fit`` call per batch."""
-    step, data = compiled_step(model, batch)
-    if use_fit:
-        ds = tf.data.Dataset.from_tensors(data).repeat(steps)
-        model.fit(ds.take(2), shuffle=False, verbose=0)
-        t = time.perf_counter()
-        model.fit(ds, shuffle=False, verbose=0)
-        return 1000 * (time.perf_counter() - t) / steps
-    for _ in range(2):
-        step(data)["loss"].numpy()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step(data)["loss"].numpy()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    if not use_fit:
+        return interleaved_ms_per_step({"model": lambda: model}, batch, steps)["model"]
+    data = compiled_step(model, batch)[1]
+    ds = tf.data.Dataset.from_tensors(data).repeat(steps)
+    model.fit(ds.take(2), shuffle=False, verbose=0)
+    t = time.perf_counter()
+    model.fit(ds, shuffle=False, verbose=0)
+    return 1000 * (time.perf_counter() - t) / steps
 
 
 def inference(model: keras.Model, repeats: int = 50) -> dict[str, float]:
@@ -144,7 +157,7 @@ def inference(model: keras.Model, repeats: int = 50) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=10, help="rounds: steps timed per model")
     parser.add_argument("--batch", type=int, default=paper.HYPERPARAMETERS["batch_size"])
     args = parser.parse_args()
 
@@ -152,7 +165,7 @@ def main() -> None:
     train_flop = 3 * forward_flop_per_image()  # forward, plus two products of the same size backward
     print(f"machine: {os.cpu_count()} cores, measured matmul peak {peak:.0f} GFLOP/s")
     print(f"training step: {train_flop / 1e9:.3f} GFLOP per image (forward {forward_flop_per_image() / 1e9:.3f})")
-    print(f"batch {args.batch}, median of {args.steps} steps\n")
+    print(f"batch {args.batch}, median of {args.steps} steps per model, timed in rounds that step every model once\n")
 
     bf16 = {"avx512_bf16", "amx_bf16"} & provenance.cpu_flags()
     print(f"native bfloat16: {', '.join(sorted(bf16)) if bf16 else 'none (bf16 rows are emulated)'}; "
@@ -175,11 +188,13 @@ def main() -> None:
         "A, keras fit()": (models.model_a, True),
         "B, stock, fit()": (lambda: models.model_b(fused_batch_norm=False), True),
     }
-    ms = {}
+    ms = interleaved_ms_per_step({name: build for name, (build, use_fit) in candidates.items() if not use_fit},
+                                 args.batch, args.steps)
     print(f"{'model':<22}{'ms/step':>10}{'images/s':>10}{'% of peak':>11}")
     for name, (build, use_fit) in candidates.items():
-        keras.utils.set_random_seed(0)
-        ms[name] = ms_per_step(build(), args.batch, args.steps, use_fit)
+        if use_fit:
+            keras.utils.set_random_seed(0)
+            ms[name] = ms_per_step(build(), args.batch, args.steps, use_fit)
         rate = 1000 * args.batch / ms[name]
         print(f"{name:<22}{ms[name]:>10.0f}{rate:>10.0f}{100 * rate * train_flop / 1e9 / peak:>10.0f}%")
     print(f"\nratio B/A: stock {ms['B, stock Keras BN'] / ms['A']:.2f}, ours {ms['B, fused BN (ours)'] / ms['A']:.2f}"

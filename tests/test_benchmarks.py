@@ -95,3 +95,20 @@ def test_byte_mask_dropout_keeps_the_rate_and_the_scale_and_passes_gradients_thr
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
     odd = _load("train_speed").ByteMaskDropout(0.3, seed=0)
     assert abs((odd(tf.ones((64, 24, 24, 32)), training=True).numpy() != 0).mean() - 0.7) < 0.01
+
+
+
+def test_interleaved_timing_gives_every_model_its_own_median():
+    """Each model is built once, under the same seed, and gets a time of its own."""
+    speed = _load("train_speed")
+    built = []
+
+    def build(name):
+        def model():
+            built.append((name, float(keras.random.uniform(()))))  # the seed each build starts from
+            return models.model_a()
+        return model
+
+    ms = speed.interleaved_ms_per_step({"first": build("first"), "second": build("second")}, 4, 2)
+    assert list(ms) == ["first", "second"] and all(v > 0 for v in ms.values())
+    assert [name for name, _ in built] == ["first", "second"] and built[0][1] == built[1][1]

@@ -209,7 +209,6 @@ def main() -> None:
           f"(goal <= {GOAL_B_OVER_A}: {b_verdict}); stock BN in bf16 "
           f"{ms['B bf16, stock BN'] / ms['B bf16, fused BN']:.2f}x the fused time")
     floor = ms["A bf16 + BN (fused)"] / ms["A bf16"]
-    floor = ms["A bf16 + BN (fused)"] / ms["A bf16"]
     reach = ("no change to dropout alone can meet the goal" if floor > GOAL_B_OVER_A
              else "the goal is within reach of dropout's cost")
     print(f"bf16 floor: batch normalization alone takes A to {floor:.2f}x its step, so with TensorFlow's fused "

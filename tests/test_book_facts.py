@@ -111,7 +111,7 @@ def committed_facts() -> dict[str, str]:
             **({"beyond_c_public": f"{c_public:.1f}"} if not math.isnan(c_public) else {})}
 
 
-NUMBERED = ("Table ", "Section ", "Fig. ", "Figure ", "chapter ")  # "Table 4.1" is a name, not a number
+NUMBERED = ("Table ", "Tables ", "Section ", "Fig. ", "Figure ", "chapter ")  # "Table 4.1" is a name, not a number
 
 
 def typed(value: str, text: str) -> bool:
@@ -121,6 +121,7 @@ def typed(value: str, text: str) -> bool:
 
 def test_no_page_types_a_glued_number_by_hand(committed_facts):
     assert typed("4.1", "Model B is 4.1 points") and not typed("4.1", "the CPUs of Table 4.1")
+    assert not typed("4.4", "(Tables 4.4 and 4.5)")
     for page, (prose, _) in pages().items():
         text = GLUE_ROLE.sub("", prose)
         found = {name: value for name, value in committed_facts.items() if typed(value, text)}

@@ -66,17 +66,19 @@ def glue_study_headline(root: str | os.PathLike | None = None) -> None:
     """The controlled study's facts, each computed once and glued under one name, ``study_<key>``, for
     every page that quotes them (its chapter, the introduction, the discussion): ``study.headline``
     (signed where it is an effect), the readings of the paper's numbers and those the seeds support,
-    and what the study changes in the paper's protocol (``study.protocol_differences``)."""
+    what the study changes in the paper's protocol (``study.protocol_differences``) and its size
+    (``study.extent``)."""
     from fer_lib import hypotheses, study
 
     runs_by_key = study.load_study(root or repository_root())
+    table = study.run_table(runs_by_key)
     signed = tuple(f"{key}_" for key in study.HEADLINE_EFFECTS)
     glue_all({f"study_{key}": fmt(value, "+.1f" if key.startswith(signed) else ".1f") if isinstance(value, float)
-              else value for key, value in study.headline(study.run_table(runs_by_key)).items()})
+              else value for key, value in study.headline(table).items()})
     tested = hypotheses.table(runs_by_key)
     supported = study.in_words(hypotheses.readings(tested, described=True))
-    glue_all({"n_readings": tested["hypothesis"].nunique(), "supported": supported, **study.protocol_differences()},
-             prefix="study_")
+    glue_all({"n_readings": tested["hypothesis"].nunique(), "supported": supported, **study.protocol_differences(),
+              "extent": study.extent(table)}, prefix="study_")
 
 
 def glue_claims(paper_runs: Mapping[str, runs.Run], simulated_live: Mapping[str, float],

@@ -430,6 +430,22 @@ def progress_note(table) -> str:
             f"uses the complete runs only, and a number that needs more of them reads \"{PENDING}\".")
 
 
+def extent(table) -> str:
+    """The study's size as the other pages quote it: its runs and seeds once all are complete, how many
+    are before that."""
+    p = progress(table)
+    if p["done"]:
+        return f"{p['planned']} runs, {len(SEEDS)} seeds of each of its {len(CELLS)} cells"
+    return f"{p['complete']} of its {p['planned']} runs complete"
+
+
+def sign_reading(low: float, high: float) -> str:
+    """Where a 95% interval puts an effect: "above zero", "below zero", or across it."""
+    if np.isnan(low):
+        return PENDING
+    return "above zero" if low > 0 else "below zero" if high < 0 else "not distinguishable from zero"
+
+
 def in_words(items: list[str], none: str = "none") -> str:
     """"x", "x and y", "x, y and z", or ``none``."""
     return none if not items else items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

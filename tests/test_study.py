@@ -223,6 +223,14 @@ def test_the_chapter_says_how_far_the_study_is_only_while_it_is_not_complete(fac
     assert note.startswith(f"12 of the {len(study.plan())} planned runs") and "1 more are in progress" in note
     assert "0 to 3 complete seeds" in note and study.PENDING in note
     assert study.seeds_phrase(3, 3) == "3" and study.seeds_phrase(2, 3) == "2 or 3"
+    assert study.extent(study.run_table(factorial)) == f"12 of its {len(study.plan())} runs complete"
+
+
+def test_an_interval_is_read_against_zero():
+    assert study.sign_reading(0.5, 2.0) == "above zero" and study.sign_reading(-3.0, -0.1) == "below zero"
+    assert study.sign_reading(-1.5, 2.0) == "not distinguishable from zero"
+    assert study.sign_reading(0.0, 2.0) == "not distinguishable from zero"  # a bound on zero is not above it
+    assert study.sign_reading(float("nan"), float("nan")) == study.PENDING
 
 
 def test_the_readings_the_seeds_support_in_words(factorial):
@@ -289,6 +297,7 @@ def test_a_complete_study_has_nothing_pending(complete_study):
     assert note == (f"All {len(study.plan())} planned runs are complete: {len(study.SEEDS)} seeds in each of the "
                     f"{len(study.CELLS)} cells.")
     assert study.progress(table)["done"] and study.PENDING not in note
+    assert study.extent(table) == f"{len(study.plan())} runs, {len(study.SEEDS)} seeds of each of its 6 cells"
     cells = study.cell_table(table)
     assert not cells.isna().any().any() and (cells["seeds"] == len(study.SEEDS)).all()
     for metric in ("best_val", "last_val", "gap", "gap_best", "test_best"):

@@ -337,3 +337,16 @@ def test_the_chapter_on_a_complete_study_says_nothing_is_pending(complete_study,
     assert texts["progress_note"].strip("'\"").startswith("All ") and "in progress" not in texts["progress_note"]
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert not [words for words in ("How far", "so far", study.PENDING) if words in markdown]
+
+
+def test_every_committed_run_is_the_plans_run_on_one_data_file():
+    """The runs under results/study (a fresh clone's, not made up): each was trained with the configuration
+    its place in the plan gives, all on the same data, and no segment of one ran where bf16 is emulated
+    (segments written before the guard of issue 23 do not record the processor's features)."""
+    found = study.load_study(ROOT)
+    assert found, "no committed study runs"
+    for (cell_name, seed), run in found.items():
+        assert run.config == study.PlannedRun.of(cell_name, seed).config(), run.path
+        recorded = [seg["native_bf16"] for seg in run.manifest["segments"] if "native_bf16" in seg]
+        assert all(recorded), f"{run.path}: a segment trained with emulated bf16"
+    assert len({run.manifest["data"]["sha256"] for run in found.values()}) == 1

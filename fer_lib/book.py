@@ -56,18 +56,28 @@ def fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
     return f"{value:{spec}}{suffix}"
 
 
+def in_words(items: list[str], none: str = "none") -> str:
+    """"x", "x and y", "x, y and z", or ``none``."""
+    return none if not items else items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def glue_all(values: Mapping[str, object], prefix: str = "") -> None:
     """Glue every fact of a mapping under its own key (a page then quotes the ones it needs)."""
     for key, value in values.items():
         glue(prefix + key, value)
 
 
+#: What an effect on the train-validation gap does to it, by where its 95% interval lies (``study.sign_reading``).
+GAP_READINGS = {"above zero": "widens it", "below zero": "narrows it",
+                "not distinguishable from zero": "leaves it within the seeds' spread", PENDING: PENDING}
+
+
 def glue_study_headline(root: str | os.PathLike | None = None) -> None:
     """The controlled study's facts, each computed once and glued under one name, ``study_<key>``, for
     every page that quotes them (its chapter, the introduction, the discussion): ``study.headline``
-    (signed where it is an effect), the readings of the paper's numbers and those the seeds support,
-    what the study changes in the paper's protocol (``study.protocol_differences``) and its size
-    (``study.extent``)."""
+    (signed where it is an effect), what each effect does to the gap (``<key>_gap_reading``), the
+    readings of the paper's numbers and those the seeds support, what the study changes in the paper's
+    protocol (``study.protocol_differences``) and its size (``study.extent``)."""
     from fer_lib import hypotheses, study
 
     runs_by_key = study.load_study(root or repository_root())
@@ -76,9 +86,12 @@ def glue_study_headline(root: str | os.PathLike | None = None) -> None:
     glue_all({f"study_{key}": fmt(value, "+.1f" if key.startswith(signed) else ".1f") if isinstance(value, float)
               else value for key, value in study.headline(table).items()})
     tested = hypotheses.table(runs_by_key)
-    supported = study.in_words(hypotheses.readings(tested, described=True))
+    supported = in_words(hypotheses.readings(tested, described=True))
     glue_all({"n_readings": tested["hypothesis"].nunique(), "supported": supported, **study.protocol_differences(),
               "extent": study.extent(table)}, prefix="study_")
+    effect = study.effects(table, "gap")
+    glue_all({f"{key}_gap_reading": GAP_READINGS[study.sign_reading(*effect.loc[name, ["low", "high"]])]
+              for key, name in study.HEADLINE_EFFECTS.items()}, prefix="study_")
 
 
 def glue_claims(paper_runs: Mapping[str, runs.Run], simulated_live: Mapping[str, float],
@@ -92,7 +105,7 @@ def glue_claims(paper_runs: Mapping[str, runs.Run], simulated_live: Mapping[str,
     claims = compare.claims(paper_runs, compare.built_param_counts(), simulated_live, evidence)
     glue_all({f"n_{verdict.replace(' ', '_')}": n for verdict, n in compare.verdict_counts(claims).items()})
     glue("n_claims", len(claims))
-    glue("seeds_decided", study.in_words([f'"{claim}"' for claim in compare.decided_by_seeds(claims)]))
+    glue("seeds_decided", in_words([f'"{claim}"' for claim in compare.decided_by_seeds(claims)]))
     return claims
 
 

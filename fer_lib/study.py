@@ -444,8 +444,3 @@ def sign_reading(low: float, high: float) -> str:
     if np.isnan(low):
         return PENDING
     return "above zero" if low > 0 else "below zero" if high < 0 else "not distinguishable from zero"
-
-
-def in_words(items: list[str], none: str = "none") -> str:
-    """"x", "x and y", "x, y and z", or ``none``."""
-    return none if not items else items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

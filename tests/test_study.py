@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from synth import tiny_rows, write_csv
 
-from fer_lib import cli, hypotheses, provenance, readers, runs, stats, study, train
+from fer_lib import book, cli, hypotheses, provenance, readers, runs, stats, study, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -231,6 +231,9 @@ def test_an_interval_is_read_against_zero():
     assert study.sign_reading(-1.5, 2.0) == "not distinguishable from zero"
     assert study.sign_reading(0.0, 2.0) == "not distinguishable from zero"  # a bound on zero is not above it
     assert study.sign_reading(float("nan"), float("nan")) == study.PENDING
+    readings = {study.sign_reading(*bounds) for bounds in ((0.5, 2.0), (-3.0, -0.1), (-1.5, 2.0), (math.nan, math.nan))}
+    assert {book.GAP_READINGS[r] for r in readings} == {"widens it", "narrows it", "leaves it within the seeds' spread",
+                                                        study.PENDING}
 
 
 def test_the_readings_the_seeds_support_in_words(factorial):
@@ -241,8 +244,8 @@ def test_the_readings_the_seeds_support_in_words(factorial):
     assert hypotheses.readings(tested, "not supported", described=True)[1:] == [
         "(a) far fewer effective epochs than stated (Model B)", "(d) the best epoch reported, not the last",
         "(e) Model A's run did not start from scratch"]
-    assert study.in_words([]) == "none" and study.in_words(["x"]) == "x"
-    assert study.in_words(["x", "y", "z"]) == "x, y and z"
+    assert book.in_words([]) == "none" and book.in_words(["x"]) == "x"
+    assert book.in_words(["x", "y", "z"]) == "x, y and z"
 
 
 def test_the_study_differs_from_the_paper_protocol_in_epochs_and_precision_only():

@@ -1,6 +1,6 @@
 """Training and inference speed of Models A and B on this machine, measured in one run.
 
-    python benchmarks/train_speed.py [--steps 10] [--batch 128]
+    python benchmarks/train_speed.py [--steps 10] [--batch 128] [--xla]
 
 Prints images/s and ms/step for Model A, Model B with stock Keras batch
 normalization and Model B with ours (TensorFlow's fused kernel), each in float32
@@ -10,8 +10,8 @@ the project's goals name (A bf16 at least 1.7x A fp32 in images/s; B bf16 within
 alone and with dropout alone, in both precisions), the floor that batch normalization
 alone sets for B/A in bf16, a cheaper dropout measured beside Keras' (``ByteMaskDropout``),
 the FLOP per image of a training step, and the fraction of the
-machine's measured float32 matrix-multiply peak that each reaches; then the
-shipped model's batch throughput and single-image latency (the live pipeline's budget).
+machine's measured float32 matrix-multiply peak that each reaches; with ``--xla``, A and B
+in bf16 through XLA (the fusing compiler); then the shipped model's batch throughput and single-image latency (the live pipeline's budget).
 Every step is the runner's own: Keras' ``train_step`` inside ``tf.function``.
 """
 
@@ -89,25 +89,26 @@ def with_byte_mask_dropout(build):
     return built
 
 
-def compiled_step(model: keras.Model, batch: int) -> tuple:
+def compiled_step(model: keras.Model, batch: int, jit_compile: bool = False) -> tuple:
     """The model compiled as the runner compiles it, its ``train_step`` inside ``tf.function``, and one
-    batch of random faces and labels to step on."""
+    batch of random faces and labels to step on; ``jit_compile``: through XLA instead (not the runner's)."""
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=False)
+                  metrics=["accuracy"], jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     data = (tf.constant(rng.integers(0, 256, (batch, 48, 48, 1)).astype(np.float32)),
             tf.constant(rng.integers(0, len(paper.CLASSES), batch).astype(np.int32)))
-    return tf.function(model.train_step), data
+    return tf.function(model.train_step, jit_compile=jit_compile), data
 
 
-def interleaved_ms_per_step(builds: dict[str, Callable[[], keras.Model]], batch: int, rounds: int) -> dict[str, float]:
+def interleaved_ms_per_step(builds: dict[str, Callable[[], keras.Model]], batch: int, rounds: int,
+                            jit_compile: bool = False) -> dict[str, float]:
     """Median wall time of one compiled training step of each model, timed in rounds that step every
     model once: where the machine's speed drifts (a shared virtual machine) every model is slowed
     alike and the ratios hold, where timing one model after another would mix the drift into them."""
     steps = {}
     for name, build in builds.items():
         keras.utils.set_random_seed(0)
-        step, data = steps[name] = compiled_step(build(), batch)
+        step, data = steps[name] = compiled_step(build(), batch, jit_compile)
         for _ in range(2):  # tracing and first allocations
             step(data)["loss"].numpy()
     times = {name: [] for name in steps}
@@ -159,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10, help="rounds: steps timed per model")
     parser.add_argument("--batch", type=int, default=paper.HYPERPARAMETERS["batch_size"])
+    parser.add_argument("--xla", action="store_true", help="also time A and B in bf16 through XLA (jit_compile)")
     args = parser.parse_args()
 
     peak = measured_peak_gflops()
@@ -223,6 +225,12 @@ def main() -> None:
               f"dropout {dropout:.0f} ms (each added to A alone)")
     print(f"keras fit() instead of the compiled train_step: A {ms['A, keras fit()'] / ms['A']:.2f}x, "
           f"B stock {ms['B, stock, fit()'] / ms['B, stock Keras BN']:.2f}x the time")
+    if args.xla:  # XLA fuses batch normalization into its neighbours, but on a CPU its kernels are not oneDNN's
+        xla = interleaved_ms_per_step({"A": candidates["A bf16"][0], "B": candidates["B bf16, fused BN"][0]},
+                                      args.batch, args.steps, jit_compile=True)
+        print(f"XLA in bf16 (timed in rounds of its own): A {xla['A']:.0f} ms ({xla['A'] / ms['A bf16']:.2f}x the "
+              f"graph's step), B {xla['B']:.0f} ms ({xla['B'] / ms['B bf16, fused BN']:.2f}x), "
+              f"B/A {xla['B'] / xla['A']:.3f}")
 
     print("\nshipped model (inference):")
     for name, value in inference(models.load_pretrained()).items():

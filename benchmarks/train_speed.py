@@ -11,7 +11,8 @@ alone and with dropout alone, in both precisions), the floor that batch normaliz
 alone sets for B/A in bf16, a cheaper dropout measured beside Keras' (``ByteMaskDropout``),
 the FLOP per image of a training step, and the fraction of the
 machine's measured float32 matrix-multiply peak that each reaches; with ``--xla``, A and B
-in bf16 through XLA (the fusing compiler); then the shipped model's batch throughput and single-image latency (the live pipeline's budget).
+in bf16 through XLA (the fusing compiler); then the shipped model's batch throughput and
+single-image latency (the live pipeline's budget).
 Every step is the runner's own: Keras' ``train_step`` inside ``tf.function``.
 """
 

@@ -82,16 +82,17 @@ def glue_study_headline(root: str | os.PathLike | None = None) -> None:
 
     runs_by_key = study.load_study(root or repository_root())
     table = study.run_table(runs_by_key)
+    numbers = study.headline(table)
     signed = tuple(f"{key}_" for key in study.HEADLINE_EFFECTS)
     glue_all({f"study_{key}": fmt(value, "+.1f" if key.startswith(signed) else ".1f") if isinstance(value, float)
-              else value for key, value in study.headline(table).items()})
+              else value for key, value in numbers.items()})
     tested = hypotheses.table(runs_by_key)
     supported = in_words(hypotheses.readings(tested, described=True))
     glue_all({"n_readings": tested["hypothesis"].nunique(), "supported": supported, **study.protocol_differences(),
               "extent": study.extent(table)}, prefix="study_")
-    effect = study.effects(table, "gap")
-    glue_all({f"{key}_gap_reading": GAP_READINGS[study.sign_reading(*effect.loc[name, ["low", "high"]])]
-              for key, name in study.HEADLINE_EFFECTS.items()}, prefix="study_")
+    glue_all({f"{key}_gap_reading": GAP_READINGS[study.sign_reading(numbers[f"{key}_gap_low"],
+                                                                    numbers[f"{key}_gap_high"])]
+              for key in study.HEADLINE_EFFECTS}, prefix="study_")
 
 
 def glue_claims(paper_runs: Mapping[str, runs.Run], simulated_live: Mapping[str, float],

@@ -79,6 +79,46 @@ class BatchNormalization(layers.BatchNormalization):
         )
 
 
+@keras.saving.register_keras_serializable(package="fer_lib")
+class Dropout(layers.Dropout):
+    """Keras' dropout, deciding keep or drop from 8 random bits per activation instead of 32.
+
+    Keras draws one 32-bit random word per activation; in bfloat16 training on a CPU,
+    drawing them is most of dropout's cost (``benchmarks/train_speed.py``). One byte
+    decides exactly where the rate is a multiple of 1/256 (Model B's 0.25 and 0.5
+    are): the masks are Bernoulli with the same rate and the kept activations get
+    the same scale, but they come from a different random stream than Keras', so a
+    run's history depends on which layer drew them (``TrainConfig.dropout_draw``).
+    Other rates, a ``noise_shape``, inference and other backends are Keras' own.
+    """
+
+    def call(self, inputs, training=False):
+        threshold = self.rate * 256
+        if not (training and self.noise_shape is None and keras.backend.backend() == "tensorflow"
+                and 0 < threshold == int(threshold)):
+            return super().call(inputs, training=training)
+        import tensorflow as tf
+
+        # the seed as Keras' own dropout casts it for TensorFlow's stateless ops
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        shape = tf.shape(inputs)
+        n = tf.reduce_prod(shape)
+        words = tf.random.stateless_uniform([(n + 3) // 4], seed, minval=None, maxval=None, dtype=tf.uint32)
+        random_bytes = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint8), [-1])[:n], shape)
+        keep = tf.cast(random_bytes >= int(threshold), inputs.dtype)
+        return inputs * (keep * tf.constant(1 / (1 - self.rate), inputs.dtype))
+
+
+#: Which dropout layer draws the masks: Keras' own (every committed run), or :class:`Dropout`.
+DROPOUT_DRAWS = {"keras": layers.Dropout, "bytes": Dropout}
+
+
+def _dropout_layer(draw: str) -> type:
+    if draw not in DROPOUT_DRAWS:
+        raise ValueError(f"dropout_draw must be one of {sorted(DROPOUT_DRAWS)}, got {draw!r}")
+    return DROPOUT_DRAWS[draw]
+
+
 def as_model_input(images: np.ndarray) -> np.ndarray:
     """Grey images (n, 48, 48), uint8 or float, as every model here takes them: float32
     grey values 0-255 with a channel axis, (n, 48, 48, 1)."""
@@ -92,7 +132,7 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 
 
-def _conv_blocks(x, batch_norm: type | None, dropout: float, dtype: str):
+def _conv_blocks(x, batch_norm: type | None, dropout: float, dropout_layer: type, dtype: str):
     """The four convolution blocks of Tables II and III: conv, (BN), ReLU, pool, (dropout)."""
     filters_and_kernels = zip(paper.HYPERPARAMETERS["filters"], paper.HYPERPARAMETERS["kernel_sizes"])
     for i, (filters, kernel) in enumerate(filters_and_kernels, start=1):
@@ -102,11 +142,11 @@ def _conv_blocks(x, batch_norm: type | None, dropout: float, dtype: str):
         x = layers.Activation("relu", name=f"activation_{i}", dtype=dtype)(x)
         x = layers.MaxPooling2D(2, name=f"max_pooling2d_{i}", dtype=dtype)(x)
         if dropout:
-            x = layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype)(x)
+            x = dropout_layer(dropout, name=f"dropout_{i}", dtype=dtype)(x)
     return x
 
 
-def _dense_blocks(x, batch_norm: type | None, dropout: float, dtype: str):
+def _dense_blocks(x, batch_norm: type | None, dropout: float, dropout_layer: type, dtype: str):
     """Two hidden dense blocks: dense 64, (BN), ReLU, (dropout)."""
     n_conv = len(paper.HYPERPARAMETERS["filters"])
     for j in range(1, paper.HYPERPARAMETERS["hidden_dense_layers"] + 1):
@@ -116,7 +156,7 @@ def _dense_blocks(x, batch_norm: type | None, dropout: float, dtype: str):
             x = batch_norm(name=f"batch_normalization_{i}", dtype=dtype)(x)
         x = layers.Activation("relu", name=f"activation_{i}", dtype=dtype)(x)
         if dropout:
-            x = layers.Dropout(dropout, name=f"dropout_{i}", dtype=dtype)(x)
+            x = dropout_layer(dropout, name=f"dropout_{i}", dtype=dtype)(x)
     return x
 
 
@@ -127,6 +167,7 @@ def cnn(
     *,
     precision: str = "fp32",
     fused_batch_norm: bool = True,
+    dropout_draw: str = "keras",
     name: str = "cnn",
 ) -> keras.Model:
     """The paper's four-convolution CNN with its two regularisers as switches.
@@ -136,20 +177,21 @@ def cnn(
     hidden dense block (``dense_dropout``). ``precision="bf16"`` computes in
     bfloat16 with float32 weights (Keras' ``mixed_bfloat16``); the softmax stays
     float32, as Keras' mixed-precision guide requires. ``fused_batch_norm=False``
-    uses stock Keras layers: the same model, slower on the CPU.
+    uses stock Keras layers: the same model, slower on the CPU. ``dropout_draw="bytes"``
+    draws the dropout masks from fewer random bits (:class:`Dropout`): cheaper, another stream.
     """
     for rate in (conv_dropout, dense_dropout):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"dropout rates must be in [0, 1), got {rate}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    dtype = PRECISIONS[precision]
+    dtype, dropout_layer = PRECISIONS[precision], _dropout_layer(dropout_draw)
     norm = (BatchNormalization if fused_batch_norm else layers.BatchNormalization) if batch_norm else None
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="rescale", dtype=dtype)(inputs)
-    x = _conv_blocks(x, norm, conv_dropout, dtype)
+    x = _conv_blocks(x, norm, conv_dropout, dropout_layer, dtype)
     x = layers.Flatten(name="flatten_1", dtype=dtype)(x)
-    x = _dense_blocks(x, norm, dense_dropout, dtype)
+    x = _dense_blocks(x, norm, dense_dropout, dropout_layer, dtype)
     n_hidden = paper.HYPERPARAMETERS["hidden_dense_layers"]
     n_conv = len(paper.HYPERPARAMETERS["filters"])
     x = layers.Dense(NUM_CLASSES, name=f"dense_{n_hidden + 1}", dtype=dtype)(x)
@@ -167,11 +209,12 @@ def model_b(
     dense_dropout: float = paper.DENSE_DROPOUT,
     fused_batch_norm: bool = True,
     precision: str = "fp32",
+    dropout_draw: str = "keras",
 ) -> keras.Model:
     """Model B (Table III): Model A with batch normalization before every
     activation and dropout after every pooling and every hidden dense block."""
     return cnn(True, conv_dropout, dense_dropout, precision=precision, fused_batch_norm=fused_batch_norm,
-               name="model_b")
+               dropout_draw=dropout_draw, name="model_b")
 
 
 #: Model C's four stages: output channels of both convolutions and the dropout after the pooling
@@ -179,7 +222,7 @@ MODEL_C_STAGES: tuple[tuple[int, float], ...] = ((32, 0.1), (64, 0.2), (128, 0.3
 MODEL_C_HIDDEN_UNITS = 256
 
 
-def model_c(precision: str = "fp32") -> keras.Model:
+def model_c(precision: str = "fp32", dropout_draw: str = "keras") -> keras.Model:
     """Model C, the model beyond the paper (chapter 9): VGG-style stages of two 3x3
     convolutions each, every one followed by batch normalization and ReLU.
 
@@ -191,7 +234,7 @@ def model_c(precision: str = "fp32") -> keras.Model:
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    dtype = PRECISIONS[precision]
+    dtype, dropout_layer = PRECISIONS[precision], _dropout_layer(dropout_draw)
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255.0, name="rescale", dtype=dtype)(inputs)
     for stage, (filters, rate) in enumerate(MODEL_C_STAGES, start=1):
@@ -200,12 +243,12 @@ def model_c(precision: str = "fp32") -> keras.Model:
             x = BatchNormalization(name=f"bn_{stage}_{conv}", dtype=dtype)(x)
             x = layers.Activation("relu", name=f"relu_{stage}_{conv}", dtype=dtype)(x)
         x = layers.MaxPooling2D(2, name=f"pool_{stage}", dtype=dtype)(x)
-        x = layers.Dropout(rate, name=f"dropout_{stage}", dtype=dtype)(x)
+        x = dropout_layer(rate, name=f"dropout_{stage}", dtype=dtype)(x)
     x = layers.Flatten(name="flatten", dtype=dtype)(x)
     x = layers.Dense(MODEL_C_HIDDEN_UNITS, use_bias=False, name="dense_hidden", dtype=dtype)(x)
     x = BatchNormalization(name="bn_hidden", dtype=dtype)(x)
     x = layers.Activation("relu", name="relu_hidden", dtype=dtype)(x)
-    x = layers.Dropout(0.5, name="dropout_hidden", dtype=dtype)(x)
+    x = dropout_layer(0.5, name="dropout_hidden", dtype=dtype)(x)
     x = layers.Dense(NUM_CLASSES, name="logits", dtype=dtype)(x)
     outputs = layers.Activation("softmax", name="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="model_c")

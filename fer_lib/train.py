@@ -35,6 +35,7 @@ PREDICTIONS = "predictions.csv.gz"
 #: the splits whose per-image predictions a run keeps, at its best and its last epoch
 PREDICTED_SPLITS = ("val", "test")
 PRECISIONS = ("fp32", "bf16")  # the keys of models.PRECISIONS, without importing Keras
+DROPOUT_DRAWS = ("keras", "bytes")  # the keys of models.DROPOUT_DRAWS
 #: the paper's Models A and B, and Model C beyond the paper (models.model_c)
 MODELS = ("a", "b", "c")
 SCHEDULES = ("constant", "cosine")
@@ -63,6 +64,9 @@ class TrainConfig:
     dense_dropout: float | None = None
     #: "fp32", or "bf16" (Keras' mixed_bfloat16: bfloat16 compute, float32 weights)
     precision: str = "fp32"
+    #: which layer draws the dropout masks: "keras" (every committed run), or "bytes"
+    #: (models.Dropout: the same masks in distribution from fewer random bits, a cheaper step)
+    dropout_draw: str = "keras"
     #: the recipe beyond the paper (chapter 9): freshly augmented images every epoch
     #: (fer_lib.augment), smoothed targets, a cosine decay of the learning rate to 1% of
     #: its start, and the best validation epoch's weights kept (``best.keras``)
@@ -91,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.dropout_draw not in DROPOUT_DRAWS:
+            raise ValueError(f"dropout_draw must be one of {DROPOUT_DRAWS}, got {self.dropout_draw!r}")
         for name in ("conv_dropout", "dense_dropout"):
             rate = getattr(self, name)
             if rate is not None and not 0.0 <= rate < 1.0:
@@ -328,10 +334,11 @@ def _new_model(config: TrainConfig, steps_per_epoch: int):
 
     keras.utils.set_random_seed(config.seed)
     if config.model == "c":
-        model = models.model_c(precision=config.precision)
+        model = models.model_c(precision=config.precision, dropout_draw=config.dropout_draw)
     else:
         name = f"model_{config.model}" if config.is_paper_model() else "cnn"
-        model = models.cnn(**config.architecture(), precision=config.precision, name=name)
+        model = models.cnn(**config.architecture(), precision=config.precision, dropout_draw=config.dropout_draw,
+                           name=name)
     _compile(model, config, steps_per_epoch)
     return model
 

@@ -1,6 +1,6 @@
 """Training and inference speed of Models A and B on this machine, measured in one run.
 
-    python benchmarks/train_speed.py [--steps 10] [--batch 128] [--xla]
+    python benchmarks/train_speed.py [--steps 10] [--batch 128] [--xla] [--out results/train_speed.json]
 
 Prints images/s and ms/step for Model A, Model B with stock Keras batch
 normalization and Model B with ours (TensorFlow's fused kernel), each in float32
@@ -8,11 +8,12 @@ and in bfloat16 (``--precision bf16``: Keras' mixed_bfloat16), the ratios that
 the project's goals name (A bf16 at least 1.7x A fp32 in images/s; B bf16 within
 1.25x of A bf16), where B's extra time goes (Model A with batch normalization
 alone and with dropout alone, in both precisions), the floor that batch normalization
-alone sets for B/A in bf16, a cheaper dropout measured beside Keras' (``ByteMaskDropout``),
+alone sets for B/A in bf16, our byte-draw dropout beside Keras' (``models.Dropout``, ``--dropout-draw bytes``),
 the FLOP per image of a training step, and the fraction of the
 machine's measured float32 matrix-multiply peak that each reaches; with ``--xla``, A and B
 in bf16 through XLA (the fusing compiler); then the shipped model's batch throughput and
-single-image latency (the live pipeline's budget).
+single-image latency (the live pipeline's budget). The steps' times, the goals' ratios and the machine go
+to ``--out``, which chapter 6 reads.
 Every step is the runner's own: Keras' ``train_step`` inside ``tf.function``.
 """
 
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
 import time
 from collections.abc import Callable
-from unittest import mock
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fer_lib's choice (fer_lib/__init__.py), set before TensorFlow
@@ -61,33 +63,6 @@ def measured_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
             matmul()
             best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
     return best
-
-
-class ByteMaskDropout(keras.layers.Dropout):
-    """Dropout that decides keep or drop from 8 random bits per activation, a quarter of the random
-    words that Keras' dropout draws (one per activation), and is exact where the rate is a multiple
-    of 1/256 (0.25 and 0.5 are). Profiling showed TensorFlow's random numbers to be most of
-    dropout's cost in bf16. A candidate measured here, not used in training: its masks differ
-    from Keras', so it would change every run's random stream, the study's included."""
-
-    def call(self, inputs, training=False):
-        threshold = self.rate * 256
-        if not training or threshold == 0 or threshold != int(threshold):
-            return super().call(inputs, training=training)
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
-        shape = tf.shape(inputs)
-        n = tf.reduce_prod(shape)
-        words = tf.random.stateless_uniform([(n + 3) // 4], seed, minval=None, maxval=None, dtype=tf.uint32)
-        keep = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint8), [-1])[:n], shape) >= int(threshold)
-        return inputs * tf.cast(keep, inputs.dtype) * tf.constant(1 / (1 - self.rate), inputs.dtype)
-
-
-def with_byte_mask_dropout(build):
-    """``build`` with every dropout layer that models.py makes replaced by :class:`ByteMaskDropout`."""
-    def built() -> keras.Model:
-        with mock.patch.object(models.layers, "Dropout", ByteMaskDropout):
-            return build()
-    return built
 
 
 def compiled_step(model: keras.Model, batch: int, jit_compile: bool = False) -> tuple:
@@ -162,7 +137,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="rounds: steps timed per model")
     parser.add_argument("--batch", type=int, default=paper.HYPERPARAMETERS["batch_size"])
     parser.add_argument("--xla", action="store_true", help="also time A and B in bf16 through XLA (jit_compile)")
+    parser.add_argument("--out", type=Path, default=Path("results/train_speed.json"), help="the record (JSON)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     peak = measured_peak_gflops()
     train_flop = 3 * forward_flop_per_image()  # forward, plus two products of the same size backward
@@ -185,9 +162,9 @@ def main() -> None:
                              False),
         "B bf16, stock BN": (lambda: models.model_b(fused_batch_norm=False, precision="bf16"), False),
         "B bf16, fused BN": (lambda: models.model_b(precision="bf16"), False),
-        "A bf16 + byte dropout": (with_byte_mask_dropout(
-            lambda: models.cnn(False, paper.CONV_DROPOUT, paper.DENSE_DROPOUT, precision="bf16")), False),
-        "B bf16, byte dropout": (with_byte_mask_dropout(lambda: models.model_b(precision="bf16")), False),
+        "A bf16 + byte dropout": (lambda: models.cnn(False, paper.CONV_DROPOUT, paper.DENSE_DROPOUT, precision="bf16",
+                                                     dropout_draw="bytes"), False),
+        "B bf16, byte dropout": (lambda: models.model_b(precision="bf16", dropout_draw="bytes"), False),
         "A, keras fit()": (models.model_a, True),
         "B, stock, fit()": (lambda: models.model_b(fused_batch_norm=False), True),
     }
@@ -204,21 +181,25 @@ def main() -> None:
           f" (parameters A {models.count_params(models.model_a())['total']:,}, "
           f"B {models.count_params(models.model_b())['total']:,} either way)")
     a_speedup = ms["A"] / ms["A bf16"]
-    b_over_a = ms["B bf16, fused BN"] / ms["A bf16"]
-    b_verdict = ("not decided here: bf16 is emulated" if not bf16
-                 else "met" if b_over_a <= GOAL_B_OVER_A else "NOT met")
+    b_over_a = {draw: ms[name] / ms["A bf16"] for draw, name in (("Keras' dropout", "B bf16, fused BN"),
+                                                                 ("our byte draw", "B bf16, byte dropout"))}
+
+    def b_verdict(ratio: float) -> str:
+        return "not decided here: bf16 is emulated" if not bf16 else "met" if ratio <= GOAL_B_OVER_A else "NOT met"
+
     # the goals' ratios to three places: at two, 1.254 would print "1.25 (goal <= 1.25: NOT met)"
     print(f"bf16: A {a_speedup:.3f}x its fp32 images/s (goal >= 1.7: {'met' if a_speedup >= 1.7 else 'NOT met'}); "
-          f"B {ms['B, fused BN (ours)'] / ms['B bf16, fused BN']:.2f}x; B/A in bf16 {b_over_a:.3f} "
-          f"(goal <= {GOAL_B_OVER_A}: {b_verdict}); stock BN in bf16 "
+          f"B {ms['B, fused BN (ours)'] / ms['B bf16, fused BN']:.2f}x; stock BN in bf16 "
           f"{ms['B bf16, stock BN'] / ms['B bf16, fused BN']:.2f}x the fused time")
+    print(f"B/A in bf16 (goal <= {GOAL_B_OVER_A}): "
+          + "; ".join(f"with {draw} {ratio:.3f} ({b_verdict(ratio)})" for draw, ratio in b_over_a.items())
+          + " (the byte draw: --dropout-draw bytes, models.Dropout)")
     floor = ms["A bf16 + BN (fused)"] / ms["A bf16"]
     reach = ("no change to dropout alone can meet the goal" if floor > GOAL_B_OVER_A
              else "the goal is within reach of dropout's cost")
     print(f"bf16 floor: batch normalization alone takes A to {floor:.2f}x its step, so with TensorFlow's fused "
-          f"kernel {reach}; byte-mask dropout: A + dropout {ms['A bf16 + dropout'] / ms['A bf16']:.2f} -> "
-          f"{ms['A bf16 + byte dropout'] / ms['A bf16']:.2f}x A, B/A {b_over_a:.2f} -> "
-          f"{ms['B bf16, byte dropout'] / ms['A bf16']:.2f}")
+          f"kernel {reach}; dropout alone takes A to {ms['A bf16 + dropout'] / ms['A bf16']:.2f}x with Keras' "
+          f"draw, {ms['A bf16 + byte dropout'] / ms['A bf16']:.2f}x with ours")
     for precision, prefix, b in (("fp32", "A", "B, fused BN (ours)"), ("bf16", "A bf16", "B bf16, fused BN")):
         extra = ms[b] - ms[prefix]
         norm, dropout = ms[f"{prefix} + BN (fused)"] - ms[prefix], ms[f"{prefix} + dropout"] - ms[prefix]
@@ -236,6 +217,17 @@ def main() -> None:
     print("\nshipped model (inference):")
     for name, value in inference(models.load_pretrained()).items():
         print(f"  {name:<32}{value:>8.1f}")
+    record = {"date": provenance.now(), "command": "python benchmarks/train_speed.py", "steps": args.steps,
+              "batch": args.batch, "ms_per_step": ms,
+              "ratios": {"a_bf16_speedup": a_speedup, "floor_bn": floor,
+                         **{f"b_over_a_bf16_{key}": b_over_a[name] for key, name in
+                            (("keras", "Keras' dropout"), ("bytes", "our byte draw"))}},
+              "goal_b_over_a": GOAL_B_OVER_A, "native_bf16": sorted(bf16),
+              "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
+              "environment": provenance.environment()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"\n{args.out}")
 
 
 if __name__ == "__main__":

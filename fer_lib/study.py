@@ -370,36 +370,6 @@ def mean_curves(study: dict[tuple[str, int], runs.Run], metric: str = "val_accur
     return curves
 
 
-#: ``precision_check``'s decisions.
-SAME_AS_A_SEED, BEYOND_A_SEED = "within the seeds' spread", "beyond the seeds' spread"
-
-
-def precision_check(study: dict[tuple[str, int], runs.Run], fp32_run: runs.Run, cell_name: str = "both",
-                    seed: int = 0) -> dict[str, float | int | str]:
-    """The study's bfloat16 run beside the same model, seed and data trained in float32 (the paper
-    run), over the epochs both have: how far their validation curves are apart, in points, and the
-    decision. The rule: bfloat16 changes the answer if the two runs' best validation accuracies differ
-    by more than two runs that differ only in their seed would in 95 cases of 100
-    (``stats.seed_difference_limit`` over the cell's complete seeds, ``seeds`` of them); it is decided
-    once the bfloat16 run is complete and the cell has two complete seeds, ``compare.PENDING`` before."""
-    nan = float("nan")
-    bf16 = study.get((cell_name, seed))
-    best = np.array([run.history["val_accuracy"].max() * 100 for (name, _), run in complete_runs(study).items()
-                     if name == cell_name])
-    limit = stats.seed_difference_limit(best)
-    if bf16 is None or not bf16.epochs_done:
-        return {"epochs": 0, "max_abs_diff": nan, "mean_diff": nan, "best_diff": nan, "seeds": len(best),
-                "limit": limit, "decision": PENDING}
-    epochs = min(bf16.epochs_done, fp32_run.epochs_done, bf16.planned)
-    a = 100 * bf16.until(epochs)["val_accuracy"].to_numpy()
-    b = 100 * fp32_run.until(epochs)["val_accuracy"].to_numpy()
-    best_diff = float(a.max() - b.max())
-    decision = (PENDING if np.isnan(limit) or not bf16.complete or epochs < bf16.planned
-                else SAME_AS_A_SEED if abs(best_diff) <= limit else BEYOND_A_SEED)
-    return {"epochs": epochs, "max_abs_diff": float(np.abs(a - b).max()), "mean_diff": float((a - b).mean()),
-            "best_diff": best_diff, "seeds": len(best), "limit": limit, "decision": decision}
-
-
 # --- How the pages phrase the study's state --------------------------------------------------------
 def progress(table) -> dict[str, int | bool]:
     """How many runs are planned, started, complete and in progress, the fewest and most complete

@@ -25,7 +25,8 @@ LAYERS: dict[str, int] = {
     # training, and the run folders it writes
     "fer_lib.provenance": 3, "fer_lib.augment": 3, "fer_lib.checkpoints": 3, "fer_lib.train": 3, "fer_lib.runs": 3,
     # what is made from runs and models: the study, the comparisons, the book, the shipped model's files
-    "fer_lib.stats": 4, "fer_lib.study": 4, "fer_lib.hypotheses": 4, "fer_lib.compare": 4, "fer_lib.peertable": 4,
+    "fer_lib.stats": 4, "fer_lib.study": 4, "fer_lib.checks": 4, "fer_lib.hypotheses": 4, "fer_lib.compare": 4,
+    "fer_lib.peertable": 4,
     "fer_lib.beyond": 4, "fer_lib.goals": 4, "fer_lib.plots": 4,
     "fer_lib.book": 4, "fer_lib.export": 4, "fer_lib.card": 4,
     # the command line

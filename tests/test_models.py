@@ -163,6 +163,63 @@ def test_model_with_fused_layer_saves_and_loads(tmp_path, model_b):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model_b.predict(x, verbose=0), atol=1e-6)
 
 
+# --- Our dropout draw (models.Dropout) against Keras' ------------------------------------------
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("rate", [0.25, 0.5])
+def test_byte_dropout_keeps_keras_rate_and_scale(rate, policy):
+    """Same keep rate (within 5 binomial standard deviations) and the very same scaled values as Keras'."""
+    x = tf.ones((64, 24, 24, 32), keras.DTypePolicy(policy).compute_dtype)
+    ours = models.Dropout(rate, seed=1, dtype=policy)(x, training=True).numpy().astype(np.float32)
+    stock = keras.layers.Dropout(rate, seed=1, dtype=policy)(x, training=True).numpy().astype(np.float32)
+    n, keep = ours.size, 1 - rate
+    assert abs((ours != 0).mean() - keep) < 5 * np.sqrt(keep * rate / n)
+    np.testing.assert_array_equal(np.unique(ours), np.unique(stock))
+
+
+def test_byte_dropout_masks_are_independent_and_seeded():
+    """Each random word feeds four neighbouring activations: their masks must not be correlated;
+    a seed repeats the masks, another seed and the next call draw new ones."""
+    x = tf.ones((256, 32, 32, 4))
+    first = models.Dropout(0.5, seed=3)
+    a, b = (first(x, training=True).numpy() != 0 for _ in range(2))
+    again = models.Dropout(0.5, seed=3)(x, training=True).numpy() != 0
+    other = models.Dropout(0.5, seed=4)(x, training=True).numpy() != 0
+    np.testing.assert_array_equal(a, again)
+    for mask in (b, other):
+        assert 0.45 < (mask != a).mean() < 0.55
+    flat = a.reshape(-1).astype(float)
+    for lag in (1, 2, 3, 4):
+        assert abs(np.corrcoef(flat[:-lag], flat[lag:])[0, 1]) < 0.01
+
+
+def test_byte_dropout_gradient_is_its_mask():
+    layer = models.Dropout(0.25, seed=5)
+    x = tf.ones((8, 6, 6, 16))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), y.numpy())  # d(x * mask * scale)/dx at x = 1
+
+
+def test_byte_dropout_is_keras_where_a_byte_cannot_decide():
+    """Inference, and a rate that is not a multiple of 1/256, fall back to Keras' own dropout."""
+    x = tf.constant(np.random.default_rng(6).normal(size=(16, 10)).astype(np.float32))
+    np.testing.assert_array_equal(models.Dropout(0.25)(x, training=False).numpy(), x.numpy())
+    np.testing.assert_array_equal(models.Dropout(0.1, seed=7)(x, training=True).numpy(),
+                                  keras.layers.Dropout(0.1, seed=7)(x, training=True).numpy())
+
+
+def test_model_b_with_byte_dropout_is_model_b_and_saves(tmp_path):
+    model = models.model_b(dropout_draw="bytes")
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(dropouts) == 6 and all(isinstance(layer, models.Dropout) for layer in dropouts)
+    assert models.count_params(model) == models.count_params(models.model_b())
+    model.save(tmp_path / "b.keras")
+    assert isinstance(keras.models.load_model(tmp_path / "b.keras").get_layer("dropout_1"), models.Dropout)
+    with pytest.raises(ValueError, match="dropout_draw must be one of"):
+        models.model_b(dropout_draw="bits")
+
+
 # --- OpenCV: the Viola-Jones cascade the live pipeline uses -------------------------------
 def test_haar_cascade_loads_and_finds_a_face():
     from skimage import data as skdata

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from synth import tiny_rows, write_csv
 
-from fer_lib import book, cli, hypotheses, provenance, readers, runs, stats, study, train
+from fer_lib import book, checks, cli, hypotheses, provenance, readers, runs, stats, study, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,12 +80,13 @@ N_IMAGES = 400
 
 
 def write_run(root, cell_name: str, seed: int, val: list[float], train_acc: list[float], test_correct: float,
-              epochs: int = 4):
-    """A run folder as train.fit leaves it: manifest, history, and (when complete) predictions whose
-    PublicTest accuracy is ``test_correct``, the images drawn with the seed."""
-    out = root / study.PlannedRun.of(cell_name, seed).out
+              epochs: int = 4, out: Path | None = None, **changes):
+    """A run folder as train.fit leaves it (in the study's place for it, or ``out`` under ``root``): manifest,
+    history, and (when complete) predictions whose PublicTest accuracy is ``test_correct``, the images drawn
+    with the seed; ``changes``: config fields that differ from the cell's."""
+    out = root / (out or study.PlannedRun.of(cell_name, seed).out)
     out.mkdir(parents=True)
-    config = dataclasses.replace(study.cell(cell_name).config(seed), epochs=epochs)
+    config = dataclasses.replace(study.cell(cell_name).config(seed), epochs=epochs, **changes)
     (out / "manifest.json").write_text(json.dumps({"config": dataclasses.asdict(config), "segments": [],
                                                    "data": {"release": "csv", "sha256": "ab" * 32}}))
     pd.DataFrame({"epoch": range(1, len(val) + 1), "loss": 1.0, "accuracy": train_acc, "val_loss": 1.0,
@@ -189,21 +190,6 @@ def test_closest_epoch():
     assert (epoch, distance) == (2, pytest.approx(1.3))
 
 
-def test_precision_check_compares_the_shared_epochs_and_decides(factorial, tmp_path):
-    fp32 = write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7], train_acc=[0.5] * 5,
-                     test_correct=0.6, epochs=5)
-    check = study.precision_check(factorial, runs.load_run(fp32))
-    assert check["epochs"] == 4
-    # bf16 run (seed 0): 0.607, 0.657, 0.647, 0.637 against 0.60, 0.65, 0.64, 0.66
-    assert check["max_abs_diff"] == pytest.approx(2.3) and check["best_diff"] == pytest.approx(65.7 - 66.0)
-    # the cell's best: 65.7, 66.0, 66.3 (sd 0.3): two seeds part by up to t(2) * 0.3 * sqrt(2), 1.8 points
-    assert check["seeds"] == 3 and check["limit"] == pytest.approx(stats.t_quantile(0.975, 2) * 0.3 * math.sqrt(2))
-    assert check["decision"] == study.SAME_AS_A_SEED
-    far = write_run(tmp_path / "far", "both", 0, val=[0.60, 0.70, 0.75, 0.7], train_acc=[0.5] * 4, test_correct=0.6)
-    assert study.precision_check(factorial, runs.load_run(far))["decision"] == study.BEYOND_A_SEED
-    assert study.precision_check({}, runs.load_run(far))["decision"] == study.PENDING
-
-
 def test_a_study_not_started_reads_as_pending(tmp_path):
     """A fresh clone before any run is committed: every table exists, every number is pending."""
     empty = study.load_study(tmp_path)
@@ -287,12 +273,17 @@ def complete_study(tmp_path):
         top = levels[planned.cell.name] + (planned.seed - 1) * 0.003
         write_run(tmp_path, planned.cell.name, planned.seed, val=[top - 0.05, top, top - 0.01, top - 0.02],
                   train_acc=[0.6, 0.8, 0.9, 0.95], test_correct=top)
+    for seed in study.SEEDS:  # the dropout-draw check (fer_lib.checks): Model B with the byte draw
+        top = levels["both"] + (seed - 1) * 0.003
+        write_run(tmp_path, "both", seed, val=[top - 0.05, top, top - 0.01, top - 0.02],
+                  train_acc=[0.6, 0.8, 0.9, 0.95], test_correct=top, out=checks.DRAW_DIR / f"seed{seed}",
+                  dropout_draw="bytes")
     fp32 = write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7], train_acc=[0.5] * 5,
                      test_correct=0.6, epochs=5)
     return study.load_study(tmp_path), runs.load_run(fp32)
 
 
-def test_a_complete_study_has_nothing_pending(complete_study):
+def test_a_complete_study_has_nothing_pending(complete_study, tmp_path):
     """Once every planned run is in: no "pending" anywhere, and no word of how far the study got."""
     found, fp32 = complete_study
     table = study.run_table(found)
@@ -309,7 +300,8 @@ def test_a_complete_study_has_nothing_pending(complete_study):
     assert not any(isinstance(v, float) and math.isnan(v) for v in numbers.values())
     assert all(verdict is not None for _, verdict in list(study.claims_evidence(numbers).values())[1:])
     assert study.PENDING not in set(hypotheses.table(found)["verdict"])
-    assert study.precision_check(found, fp32)["decision"] != study.PENDING
+    assert checks.precision_check(found, fp32)["decision"] != study.PENDING
+    assert study.PENDING not in set(checks.draw_check(found, checks.load_draw_runs(tmp_path))["decision"])
     assert len(study.paired_tests(found)) == len(study.PAIRS) * len(study.SEEDS)
 
 

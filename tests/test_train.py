@@ -46,7 +46,8 @@ def test_config_resolves_the_regularisers():
     dropout_only = train.TrainConfig(model="a", conv_dropout=0.25, dense_dropout=0.5)
     assert dropout_only.architecture()["batch_norm"] is False and not dropout_only.is_paper_model()
     assert train.TrainConfig(model="b", conv_dropout=0.25).is_paper_model()
-    for bad in ({"precision": "fp16"}, {"train_fraction": 0.0}, {"train_fraction": 1.5}, {"conv_dropout": 1.0}):
+    for bad in ({"precision": "fp16"}, {"train_fraction": 0.0}, {"train_fraction": 1.5}, {"conv_dropout": 1.0},
+                {"dropout_draw": "bits"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             train.TrainConfig(**bad)
 
@@ -55,6 +56,7 @@ def test_manifests_from_before_the_switches_keep_model_a_without_dropout():
     """The paper run's manifests predate the precision field and list dropout rates Model A never used."""
     old = {"model": "a", "epochs": 100, "seed": 0, "conv_dropout": 0.25, "dense_dropout": 0.5, "profile": "paper"}
     assert train.config_from_manifest(old).architecture()["conv_dropout"] == 0.0
+    assert train.config_from_manifest(old).dropout_draw == "keras"  # every run before models.Dropout
     new = {**old, "precision": "bf16"}
     assert train.config_from_manifest(new).architecture()["conv_dropout"] == 0.25
 
@@ -255,22 +257,23 @@ def test_stop_after_and_resume_in_process(tmp_path, small_data):
     pd.testing.assert_frame_equal(pd.DataFrame(whole)[RESULT_COLUMNS], pd.DataFrame(parts)[RESULT_COLUMNS])
 
 
-def _train_command(csv, out, epochs, precision="fp32"):
+def _train_command(csv, out, epochs, precision="fp32", dropout_draw="keras"):
     return [sys.executable, "-m", "fer_lib", "train", "--profile", "smoke", "--model", "b", "--epochs", str(epochs),
             "--data", str(csv), "--out", str(out), "--no-progress", "--precision", precision,
+            "--dropout-draw", dropout_draw,
             *(["--allow-emulated"] if precision == "bf16" else [])]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_resume_after_sigkill_mid_epoch_gives_the_same_history(tmp_path, small_csv, precision):
+@pytest.mark.parametrize(("precision", "dropout_draw"), [("fp32", "keras"), ("bf16", "keras"), ("bf16", "bytes")])
+def test_resume_after_sigkill_mid_epoch_gives_the_same_history(tmp_path, small_csv, precision, dropout_draw):
     epochs = 4
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    subprocess.run(_train_command(small_csv, tmp_path / "whole", epochs, precision), check=True, env=env,
-                   capture_output=True)
+    subprocess.run(_train_command(small_csv, tmp_path / "whole", epochs, precision, dropout_draw), check=True,
+                   env=env, capture_output=True)
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(small_csv, out, epochs, precision), env=env,
+    proc = subprocess.Popen(_train_command(small_csv, out, epochs, precision, dropout_draw), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history, wait = out / "history.csv", 900  # seconds: emulated bf16 on a busy machine is slow
     deadline = time.monotonic() + wait
@@ -288,13 +291,14 @@ def test_resume_after_sigkill_mid_epoch_gives_the_same_history(tmp_path, small_c
     done_before = len(runs.read_history(out))
     assert 2 <= done_before < epochs
 
-    subprocess.run(_train_command(small_csv, out, epochs, precision), check=True, env=env, capture_output=True)
+    subprocess.run(_train_command(small_csv, out, epochs, precision, dropout_draw), check=True, env=env,
+                   capture_output=True)
     whole, resumed = runs.read_history(tmp_path / "whole"), runs.read_history(out)
     assert len(resumed) == epochs
     pd.testing.assert_frame_equal(whole[RESULT_COLUMNS], resumed[RESULT_COLUMNS], rtol=1e-6)
     manifest = json.loads((out / "manifest.json").read_text())
     assert [s["first_epoch"] for s in manifest["segments"]] == [1, done_before + 1]
-    assert manifest["config"]["precision"] == precision
+    assert (manifest["config"]["precision"], manifest["config"]["dropout_draw"]) == (precision, dropout_draw)
     pd.testing.assert_frame_equal(runs.read_predictions(tmp_path / "whole"), runs.read_predictions(out))
 
 

@@ -1,0 +1,144 @@
+"""Does the study's answer depend on what made its runs fast?
+
+Two choices made the study affordable on two CPU cores, and each gets a check
+against the seeds' own spread: bfloat16 arithmetic (the study's Model B seed 0
+beside the float32 paper run) and, for anyone who trains Model B faster still,
+the dropout draw (``models.Dropout``: the same masks in distribution from a
+quarter of the random bits, ``fer-lib train --dropout-draw bytes``), run for
+every seed of Model B's cell at the study's protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fer_lib import paths, provenance, runs, stats, study
+
+#: Model B trained with the byte draw, at the study's protocol: ``DRAW_DIR/seed<k>``
+DRAW_DIR = Path(paths.RESULTS_DIR) / "dropout_draw"
+DRAW_CELL = "both"
+#: how the checks decide: within or beyond how far two runs that differ only in their seed part
+SAME_AS_A_SEED, BEYOND_A_SEED = "within the seeds' spread", "beyond the seeds' spread"
+UNDECIDED = "not decided by these seeds"
+
+
+def precision_check(found: dict[tuple[str, int], runs.Run], fp32_run: runs.Run, cell_name: str = "both",
+                    seed: int = 0) -> dict[str, float | int | str]:
+    """The study's bfloat16 run beside the same model, seed and data trained in float32 (the paper
+    run), over the epochs both have: how far their validation curves are apart, in points, and the
+    decision. The rule: bfloat16 changes the answer if the two runs' best validation accuracies differ
+    by more than two runs that differ only in their seed would in 95 cases of 100
+    (``stats.seed_difference_limit`` over the cell's complete seeds, ``seeds`` of them); it is decided
+    once the bfloat16 run is complete and the cell has two complete seeds, ``study.PENDING`` before."""
+    nan = float("nan")
+    bf16 = found.get((cell_name, seed))
+    best = np.array([run.history["val_accuracy"].max() * 100 for (name, _), run in study.complete_runs(found).items()
+                     if name == cell_name])
+    limit = stats.seed_difference_limit(best)
+    if bf16 is None or not bf16.epochs_done:
+        return {"epochs": 0, "max_abs_diff": nan, "mean_diff": nan, "best_diff": nan, "seeds": len(best),
+                "limit": limit, "decision": study.PENDING}
+    epochs = min(bf16.epochs_done, fp32_run.epochs_done, bf16.planned)
+    a = 100 * bf16.until(epochs)["val_accuracy"].to_numpy()
+    b = 100 * fp32_run.until(epochs)["val_accuracy"].to_numpy()
+    best_diff = float(a.max() - b.max())
+    decision = (study.PENDING if np.isnan(limit) or not bf16.complete or epochs < bf16.planned
+                else SAME_AS_A_SEED if abs(best_diff) <= limit else BEYOND_A_SEED)
+    return {"epochs": epochs, "max_abs_diff": float(np.abs(a - b).max()), "mean_diff": float((a - b).mean()),
+            "best_diff": best_diff, "seeds": len(best), "limit": limit, "decision": decision}
+
+
+def draw_command(seed: int) -> str:
+    """The command that trains (or resumes) one run of the dropout-draw check."""
+    return (f"fer-lib train --profile {study.PROFILE} --model b --dropout-draw bytes --seed {seed} "
+            f"--out {DRAW_DIR / f'seed{seed}'}")
+
+
+def load_draw_runs(root: str | os.PathLike = ".") -> dict[tuple[str, int], runs.Run]:
+    """Every started run of the dropout-draw check, keyed ("bytes", seed)."""
+    found = {}
+    for manifest in sorted((Path(root) / DRAW_DIR).glob("seed*/manifest.json")):
+        run = runs.load_run(manifest.parent)
+        found[("bytes", run.config.seed)] = run
+    return dict(sorted(found.items()))
+
+
+#: the measures the dropout-draw check compares, as run_table names them
+DRAW_METRICS = {"best_val": "best validation accuracy", "test_best": "PublicTest accuracy (best epoch)",
+                "gap": "train-validation gap (last epochs)"}
+
+
+def draw_check(found: dict[tuple[str, int], runs.Run], drawn: dict[tuple[str, int], runs.Run]):
+    """The byte draw's runs beside the study's Model B cell (Keras' draw): per measure, the mean of each
+    over its complete seeds, the difference (bytes minus Keras) with its 95% Welch t interval, and
+    the decision. The rule, fixed before the check's runs finished: the draw gives the study's results
+    within its tolerance if the whole interval lies within +- ``limit``, how far two runs of Keras'
+    cell that differ only in their seed part in 95 cases of 100 (``stats.seed_difference_limit``, the
+    bfloat16 check's tolerance); beyond it if the whole interval lies outside; ``UNDECIDED`` if it
+    straddles the limit; ``study.PENDING`` with fewer than two complete runs on either side."""
+    import pandas as pd
+
+    keras_runs = {key: run for key, run in found.items() if key[0] == DRAW_CELL}
+    for (_, seed), run in drawn.items():  # the same protocol and seed as Keras' run, the draw aside
+        twin = keras_runs.get((DRAW_CELL, seed))
+        reference = twin.config if twin else study.cell(DRAW_CELL).config(seed)
+        expected = dataclasses.replace(reference, dropout_draw="bytes")
+        if run.config != expected:
+            raise ValueError(f"{run.path}: trained with {run.config}, not the check's {expected}")
+    table = study.run_table({**keras_runs, **drawn})
+    done = table[table["complete"].astype(bool)]
+    rows = []
+    for metric, name in DRAW_METRICS.items():
+        samples = {draw: done.loc[done["cell"] == cell, metric].to_numpy(dtype=float)
+                   for draw, cell in (("keras", DRAW_CELL), ("bytes", "bytes"))}
+        diff = stats.contrast_interval(samples, {"bytes": 1.0, "keras": -1.0})
+        limit = stats.seed_difference_limit(samples["keras"])
+        decision = (study.PENDING if np.isnan(diff.low) or np.isnan(limit)
+                    else SAME_AS_A_SEED if -limit <= diff.low and diff.high <= limit
+                    else BEYOND_A_SEED if diff.low > limit or diff.high < -limit else UNDECIDED)
+        rows.append({"measure": name, "keras": samples["keras"].mean(), "bytes": samples["bytes"].mean(),
+                     "seeds_keras": len(samples["keras"]), "seeds_bytes": len(samples["bytes"]),
+                     **diff._asdict(), "limit": limit, "decision": decision})
+    return pd.DataFrame(rows).set_index("measure")
+
+
+def draw_conclusion(check) -> str:
+    """What the dropout-draw check decides, in one sentence that is true for every state of its runs."""
+    decisions = set(check["decision"])
+    if study.PENDING in decisions:
+        return "The rule needs two complete runs with each draw, so it is not decided yet."
+    if decisions == {SAME_AS_A_SEED}:
+        return ("On every measure the difference lies within the limit: the byte draw trains Model B to the "
+                "study's results, as far as a change of seed could tell them apart.")
+    beyond = [measure for measure, decision in check["decision"].items() if decision == BEYOND_A_SEED]
+    if beyond:
+        return (f"On the {' and the '.join(beyond)} the difference lies beyond the limit: the byte draw changes "
+                "Model B's results, and the study's runs keep Keras' draw.")
+    return ("On some measure the interval straddles the limit: these seeds do not decide, and the study's runs "
+            "keep Keras' draw.")
+
+
+#: ``benchmarks/train_speed.py``'s record of the machine it last ran on
+TRAIN_SPEED = Path(paths.RESULTS_DIR) / "train_speed.json"
+
+
+def speed_sentence(root: str | os.PathLike = ".") -> str:
+    """Model B's bfloat16 step over Model A's with each draw, as ``benchmarks/train_speed.py`` last
+    measured it, with its machine, date and commit."""
+    import json
+
+    path = Path(root) / TRAIN_SPEED
+    if not path.exists():
+        return f"`benchmarks/train_speed.py` has not recorded a machine yet ({TRAIN_SPEED} is missing)."
+    record = json.loads(path.read_text())
+    env, ratios = record["environment"], record["ratios"]
+    features = ", ".join(record["native_bf16"]) or "no native bfloat16: emulated"
+    return (f"On {provenance.machine_text(env)} ({features}), `{record['command']}` (commit "
+            f"{provenance.short_commit(env['git_commit'])}, {record['date'][:10]}, median of {record['steps']} "
+            f"steps) times Model B's bfloat16 training step at {ratios['b_over_a_bf16_keras']:.2f} times Model A's "
+            f"with Keras' draw and {ratios['b_over_a_bf16_bytes']:.2f} times with the byte draw; batch "
+            f"normalization alone takes Model A to {ratios['floor_bn']:.2f} times its step.")

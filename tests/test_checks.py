@@ -1,0 +1,81 @@
+"""The study's checks against the seeds' spread: bfloat16, and the dropout draw."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+from test_study import factorial, write_run  # noqa: F401 (a fixture)
+
+from fer_lib import checks, runs, stats, study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_precision_check_compares_the_shared_epochs_and_decides(factorial, tmp_path):  # noqa: F811
+    fp32 = write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7], train_acc=[0.5] * 5,
+                     test_correct=0.6, epochs=5)
+    check = checks.precision_check(factorial, runs.load_run(fp32))
+    assert check["epochs"] == 4
+    # bf16 run (seed 0): 0.607, 0.657, 0.647, 0.637 against 0.60, 0.65, 0.64, 0.66
+    assert check["max_abs_diff"] == pytest.approx(2.3) and check["best_diff"] == pytest.approx(65.7 - 66.0)
+    # the cell's best: 65.7, 66.0, 66.3 (sd 0.3): two seeds part by up to t(2) * 0.3 * sqrt(2), 1.8 points
+    assert check["seeds"] == 3 and check["limit"] == pytest.approx(stats.t_quantile(0.975, 2) * 0.3 * math.sqrt(2))
+    assert check["decision"] == checks.SAME_AS_A_SEED
+    far = write_run(tmp_path / "far", "both", 0, val=[0.60, 0.70, 0.75, 0.7], train_acc=[0.5] * 4, test_correct=0.6)
+    assert checks.precision_check(factorial, runs.load_run(far))["decision"] == checks.BEYOND_A_SEED
+    assert checks.precision_check({}, runs.load_run(far))["decision"] == study.PENDING
+
+
+def _drawn(root: Path, shift: float, seeds=(0, 1, 2), spread: float = 0.3) -> dict:
+    """Byte-draw runs of Model B at the factorial's Model B levels (66 +- 0.3 points), moved by ``shift`` points."""
+    for seed, noise in zip(seeds, (-spread, 0.0, spread)):
+        top = 0.66 + (noise + shift) / 100
+        write_run(root, "both", seed, val=[top - 0.05, top, top - 0.01, top - 0.02], train_acc=[0.6, 0.8, 0.9, 0.95],
+                  test_correct=top, out=checks.DRAW_DIR / f"seed{seed}", dropout_draw="bytes")
+    return checks.load_draw_runs(root)
+
+
+def test_draw_check_decides_against_the_seeds_limit(factorial, tmp_path):  # noqa: F811
+    """Keras' cell: best 65.7, 66.0, 66.3, so two seeds part by up to t(2) * 0.3 * sqrt(2) = 1.8 points."""
+    same = checks.draw_check(factorial, _drawn(tmp_path / "same", 0.2)).loc["best validation accuracy"]
+    assert (same["seeds_keras"], same["seeds_bytes"]) == (3, 3)
+    assert same["estimate"] == pytest.approx(0.2)
+    # Welch with equal sd 0.3 and n 3 on both sides: df 4, half-width t(4) * 0.3 * sqrt(2 / 3)
+    assert same["high"] - same["estimate"] == pytest.approx(stats.t_quantile(0.975, 4) * 0.3 * math.sqrt(2 / 3))
+    assert same["limit"] == pytest.approx(stats.t_quantile(0.975, 2) * 0.3 * math.sqrt(2))
+    assert same["decision"] == checks.SAME_AS_A_SEED
+    assert checks.draw_check(factorial, _drawn(tmp_path / "far", -5.0)).loc["best validation accuracy",
+                                                                             "decision"] == checks.BEYOND_A_SEED
+    wide = checks.draw_check(factorial, _drawn(tmp_path / "wide", 1.0, spread=1.5))
+    assert wide.loc["best validation accuracy", "decision"] == checks.UNDECIDED
+    one = checks.draw_check(factorial, _drawn(tmp_path / "one", 0.0, seeds=(0,)))
+    assert set(one["decision"]) == {study.PENDING}
+
+
+def test_draw_runs_must_be_model_bs_runs_with_the_byte_draw(factorial, tmp_path):  # noqa: F811
+    """A run of the check that differs from Keras' run of its seed in more than the draw is refused."""
+    out = write_run(tmp_path, "both", 0, val=[0.6] * 4, train_acc=[0.6] * 4, test_correct=0.6,
+                    out=checks.DRAW_DIR / "seed0", dropout_draw="keras")
+    with pytest.raises(ValueError, match=r"seed0: trained with .*dropout_draw='keras'"):
+        checks.draw_check(factorial, checks.load_draw_runs(tmp_path))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["config"] = {**manifest["config"], "dropout_draw": "bytes", "learning_rate": 0.01}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"learning_rate=0.01"):
+        checks.draw_check(factorial, checks.load_draw_runs(tmp_path))
+
+
+def test_every_committed_draw_run_is_the_checks_run_on_the_studys_data():
+    """The runs under results/dropout_draw (a fresh clone's): Model B at the study's protocol with the byte
+    draw, trained where bf16 is native, on the data file of the study's runs."""
+    drawn = checks.load_draw_runs(ROOT)
+    assert drawn, "no committed dropout-draw runs"
+    for run in drawn.values():
+        assert run.config == dataclasses.replace(study.cell("both").config(run.config.seed), dropout_draw="bytes")
+        assert all(seg.get("native_bf16") for seg in run.manifest["segments"]), run.path
+    data = {run.manifest["data"]["sha256"] for run in [*drawn.values(), *study.load_study(ROOT).values()]}
+    assert len(data) == 1

@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -217,7 +218,8 @@ def main() -> None:
     print("\nshipped model (inference):")
     for name, value in inference(models.load_pretrained()).items():
         print(f"  {name:<32}{value:>8.1f}")
-    record = {"date": provenance.now(), "command": "python benchmarks/train_speed.py", "steps": args.steps,
+    record = {"date": provenance.now(), "command": " ".join(["python benchmarks/train_speed.py", *sys.argv[1:]]),
+              "steps": args.steps,
               "batch": args.batch, "ms_per_step": ms,
               "ratios": {"a_bf16_speedup": a_speedup, "floor_bn": floor,
                          **{f"b_over_a_bf16_{key}": b_over_a[name] for key, name in

@@ -136,8 +136,8 @@ def speed_sentence(root: str | os.PathLike = ".") -> str:
         return f"`benchmarks/train_speed.py` has not recorded a machine yet ({TRAIN_SPEED} is missing)."
     record = json.loads(path.read_text())
     env, ratios = record["environment"], record["ratios"]
-    features = ", ".join(record["native_bf16"]) or "no native bfloat16: emulated"
-    return (f"On {provenance.machine_text(env)} ({features}), `{record['command']}` (commit "
+    features = f"native bfloat16 ({', '.join(record['native_bf16'])})" if record["native_bf16"] else "emulated bfloat16"
+    return (f"On {provenance.machine_text(env)} with {features}, `{record['command']}` (commit "
             f"{provenance.short_commit(env['git_commit'])}, {record['date'][:10]}, median of {record['steps']} "
             f"steps) times Model B's bfloat16 training step at {ratios['b_over_a_bf16_keras']:.2f} times Model A's "
             f"with Keras' draw and {ratios['b_over_a_bf16_bytes']:.2f} times with the byte draw; batch "

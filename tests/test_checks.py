@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_study import factorial, write_run  # noqa: F401 (a fixture)
 
@@ -79,3 +80,29 @@ def test_every_committed_draw_run_is_the_checks_run_on_the_studys_data():
         assert all(seg.get("native_bf16") for seg in run.manifest["segments"]), run.path
     data = {run.manifest["data"]["sha256"] for run in [*drawn.values(), *study.load_study(ROOT).values()]}
     assert len(data) == 1
+
+
+def test_draw_conclusion_is_true_for_every_state_of_the_check():
+    def check(*decisions):
+        return pd.DataFrame({"decision": decisions}, index=list(checks.DRAW_METRICS.values())[:len(decisions)])
+
+    assert "not decided yet" in checks.draw_conclusion(check(study.PENDING, checks.SAME_AS_A_SEED))
+    assert "within the limit" in checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.SAME_AS_A_SEED))
+    beyond = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.BEYOND_A_SEED, checks.UNDECIDED))
+    assert "On the PublicTest accuracy (best epoch) the difference lies beyond the limit" in beyond
+    assert "do not decide" in checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.UNDECIDED))
+
+
+def test_speed_sentence_reads_the_benchmarks_record(tmp_path):
+    assert "has not recorded a machine yet" in checks.speed_sentence(tmp_path)
+    record = {"date": "2026-12-07T11:39:39+00:00", "command": "python benchmarks/train_speed.py --steps 30",
+              "steps": 30, "native_bf16": ["avx512_bf16"],
+              "ratios": {"b_over_a_bf16_keras": 1.2021, "b_over_a_bf16_bytes": 1.1453, "floor_bn": 1.094},
+              "environment": {"cpu": "AMD EPYC", "cores": 2, "git_commit": "3f9c499" + "0" * 33}}
+    (tmp_path / checks.TRAIN_SPEED).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / checks.TRAIN_SPEED).write_text(json.dumps(record))
+    assert checks.speed_sentence(tmp_path) == (
+        "On AMD EPYC, 2 cores with native bfloat16 (avx512_bf16), `python benchmarks/train_speed.py --steps 30` "
+        "(commit 3f9c499, 2026-12-07, median of 30 steps) times Model B's bfloat16 training step at 1.20 times "
+        "Model A's with Keras' draw and 1.15 times with the byte draw; batch normalization alone takes Model A to "
+        "1.09 times its step.")

@@ -292,14 +292,19 @@ def _with_interval(numbers: dict, key: str, spec: str = "+.1f") -> str:
     return f"{numbers[key]:{spec}} ({numbers[key + '_low']:{spec}} to {numbers[key + '_high']:{spec}})"
 
 
+def side_of_zero(low: float, high: float) -> str:
+    """Where a 95% interval lies: "above" zero (low > 0), "below" it (high < 0), "across" it (an interval
+    that touches zero counts as across), or ``PENDING`` where there is no interval yet."""
+    if np.isnan(low):
+        return PENDING
+    return "above" if low > 0 else "below" if high < 0 else "across"
+
+
 def _sure(low: float, high: float, claimed: str) -> bool | None:
     """Whether a 95% interval lies wholly on the ``claimed`` side of zero ("above" or "below"): True,
     wholly on the other side: False, across zero or not there yet: None."""
-    if np.isnan(low):
-        return None
-    above = low > 0 if claimed == "above" else high < 0
-    against = high <= 0 if claimed == "above" else low >= 0
-    return True if above else False if against else None
+    side = side_of_zero(low, high)
+    return side == claimed if side in ("above", "below") else None
 
 
 def claims_evidence(numbers: dict[str, float | int]) -> dict[str, tuple[str, str | None]]:
@@ -410,7 +415,6 @@ def extent(table) -> str:
 
 
 def sign_reading(low: float, high: float) -> str:
-    """Where a 95% interval puts an effect: "above zero", "below zero", or across it."""
-    if np.isnan(low):
-        return PENDING
-    return "above zero" if low > 0 else "below zero" if high < 0 else "not distinguishable from zero"
+    """Where a 95% interval puts an effect: "above zero", "below zero", or across it (``side_of_zero``)."""
+    words = {"above": "above zero", "below": "below zero", "across": "not distinguishable from zero"}
+    return words.get(side_of_zero(low, high), PENDING)

@@ -216,6 +216,9 @@ def test_an_interval_is_read_against_zero():
     assert study.sign_reading(0.5, 2.0) == "above zero" and study.sign_reading(-3.0, -0.1) == "below zero"
     assert study.sign_reading(-1.5, 2.0) == "not distinguishable from zero"
     assert study.sign_reading(0.0, 2.0) == "not distinguishable from zero"  # a bound on zero is not above it
+    for bounds in ((0.0, 2.0), (-2.0, 0.0)):  # ... and decides no claim either way: one rule for both readers
+        assert study.side_of_zero(*bounds) == "across"
+        assert study._sure(*bounds, "above") is None and study._sure(*bounds, "below") is None
     assert study.sign_reading(float("nan"), float("nan")) == study.PENDING
     readings = {study.sign_reading(*bounds) for bounds in ((0.5, 2.0), (-3.0, -0.1), (-1.5, 2.0), (math.nan, math.nan))}
     assert {book.GAP_READINGS[r] for r in readings} == {"widens it", "narrows it", "leaves it within the seeds' spread",

@@ -16,7 +16,6 @@ the machine and its load go to ``results/beyond/speed.json``, which chapter 9 re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -100,13 +99,9 @@ def main() -> None:
         print(f"  {name:<28} {value:6.1f} frames/s")
     print(f"goal >= {GOAL_FPS} frames/s with Model C: {'met' if rates['Model C'] >= GOAL_FPS else 'missed'} "
           f"({rates['Model C'] / rates['Model B']:.2f} of Model B's rate in the same run)")
-    record = {"date": provenance.now(), "command": "python benchmarks/beyond_speed.py", "model_c": what,
-              "ms_per_face": ms, "fps": rates, "goals": {"ms_per_face": GOAL_MS_PER_FACE, "fps": GOAL_FPS},
-              "repeats": args.repeats, "frames": args.frames,
-              "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-              "environment": provenance.environment()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    provenance.write_benchmark_record(args.out, {
+        "model_c": what, "ms_per_face": ms, "fps": rates, "goals": {"ms_per_face": GOAL_MS_PER_FACE, "fps": GOAL_FPS},
+        "repeats": args.repeats, "frames": args.frames}, load_before)
     print(f"\n{args.out}")
 
 

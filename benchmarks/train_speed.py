@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -218,17 +216,12 @@ def main() -> None:
     print("\nshipped model (inference):")
     for name, value in inference(models.load_pretrained()).items():
         print(f"  {name:<32}{value:>8.1f}")
-    record = {"date": provenance.now(), "command": " ".join(["python benchmarks/train_speed.py", *sys.argv[1:]]),
-              "steps": args.steps,
-              "batch": args.batch, "ms_per_step": ms,
-              "ratios": {"a_bf16_speedup": a_speedup, "floor_bn": floor,
-                         **{f"b_over_a_bf16_{key}": b_over_a[name] for key, name in
-                            (("keras", "Keras' dropout"), ("bytes", "our byte draw"))}},
-              "goal_b_over_a": GOAL_B_OVER_A, "native_bf16": sorted(bf16),
-              "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-              "environment": provenance.environment()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    provenance.write_benchmark_record(args.out, {
+        "steps": args.steps, "batch": args.batch, "ms_per_step": ms,
+        "ratios": {"a_bf16_speedup": a_speedup, "floor_bn": floor,
+                   **{f"b_over_a_bf16_{key}": b_over_a[name] for key, name in
+                      (("keras", "Keras' dropout"), ("bytes", "our byte draw"))}},
+        "goal_b_over_a": GOAL_B_OVER_A, "native_bf16": sorted(bf16)}, load_before)
     print(f"\n{args.out}")
 
 

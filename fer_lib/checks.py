@@ -52,12 +52,6 @@ def precision_check(found: dict[tuple[str, int], runs.Run], fp32_run: runs.Run, 
             "best_diff": best_diff, "seeds": len(best), "limit": limit, "decision": decision}
 
 
-def draw_command(seed: int) -> str:
-    """The command that trains (or resumes) one run of the dropout-draw check."""
-    return (f"fer-lib train --profile {study.PROFILE} --model b --dropout-draw bytes --seed {seed} "
-            f"--out {DRAW_DIR / f'seed{seed}'}")
-
-
 def load_draw_runs(root: str | os.PathLike = ".") -> dict[tuple[str, int], runs.Run]:
     """Every started run of the dropout-draw check, keyed ("bytes", seed)."""
     found = {}

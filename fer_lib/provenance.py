@@ -152,3 +152,15 @@ def software_text(env: dict) -> str:
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
+
+def write_benchmark_record(path: Path, numbers: dict, load_before: tuple[float, float, float]) -> None:
+    """A benchmark's numbers as JSON at ``path``, with when, the command as it was run, the load average
+    before and after (a busy machine slows every timing) and the machine (:func:`environment`)."""
+    import json
+    import sys
+
+    record = {"date": now(), "command": " ".join(["python", *sys.argv]), **numbers,
+              "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
+              "environment": environment()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,13 @@ def test_fer_lib_turns_onednn_on_unless_the_environment_says_otherwise(setting, 
     out = subprocess.run([sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
                          capture_output=True, text=True, check=True).stdout
     assert out.split()[-1] == expected
+
+
+def test_benchmark_record_keeps_the_numbers_the_command_and_the_machine(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["benchmarks/train_speed.py", "--steps", "30"])
+    out = tmp_path / "results" / "speed.json"
+    provenance.write_benchmark_record(out, {"ratios": {"b_over_a": 1.2}}, (1.0, 0.5, 0.25))
+    record = json.loads(out.read_text())
+    assert record["command"] == "python benchmarks/train_speed.py --steps 30"
+    assert record["ratios"] == {"b_over_a": 1.2} and record["load_average"]["before"] == [1.0, 0.5, 0.25]
+    assert record["environment"]["cores"] == os.cpu_count() and record["date"].startswith("20")

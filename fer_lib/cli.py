@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, help="fp32, or bf16 where the CPU has it (default: profile's)")
     p.add_argument("--epochs", type=int, help="override the profile's epochs")
     p.add_argument("--dropout-draw", choices=DROPOUT_DRAWS, help="keras (default), or bytes: the same masks in "
-                   "distribution from a quarter of the random bits, a cheaper bf16 step (models.Dropout)")
+                   "distribution from a quarter of the random bits, a cheaper bf16 step (models.Dropout; rates "
+                   "that are not multiples of 1/256, such as most of Model C's, keep Keras' draw)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default results/<profile>/model_<model>)")
     p.add_argument("--no-augment", action="store_true", help="train without the beyond profile's augmentation "

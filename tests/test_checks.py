@@ -83,14 +83,19 @@ def test_every_committed_draw_run_is_the_checks_run_on_the_studys_data():
 
 
 def test_draw_conclusion_is_true_for_every_state_of_the_check():
-    def check(*decisions):
-        return pd.DataFrame({"decision": decisions}, index=list(checks.DRAW_METRICS.values())[:len(decisions)])
+    def check(*decisions, low=-0.5):
+        return pd.DataFrame({"decision": decisions, "low": low, "high": 1.0},
+                            index=list(checks.DRAW_METRICS.values())[:len(decisions)])
 
     assert "not decided yet" in checks.draw_conclusion(check(study.PENDING, checks.SAME_AS_A_SEED))
     assert "within the limit" in checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.SAME_AS_A_SEED))
     beyond = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.BEYOND_A_SEED, checks.UNDECIDED))
     assert "On the PublicTest accuracy (best epoch) the difference lies beyond the limit" in beyond
-    assert "do not decide" in checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.UNDECIDED))
+    no_difference = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.UNDECIDED))
+    assert no_difference.startswith("No measure shows a difference") and "PublicTest accuracy (best epoch) the" in \
+        no_difference
+    straddles = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.UNDECIDED, low=0.2))
+    assert straddles.startswith("On the PublicTest accuracy (best epoch) the interval straddles the limit")
 
 
 def test_speed_sentence_reads_the_benchmarks_record(tmp_path):

@@ -134,8 +134,9 @@ def speed_sentence(root: str | os.PathLike = ".") -> str:
     record = json.loads(path.read_text())
     env, ratios = record["environment"], record["ratios"]
     features = f"native bfloat16 ({', '.join(record['native_bf16'])})" if record["native_bf16"] else "emulated bfloat16"
-    return (f"On {provenance.machine_text(env)} with {features}, `{record['command']}` (commit "
-            f"{provenance.short_commit(env['git_commit'])}, {record['date'][:10]}, median of {record['steps']} "
-            f"steps) times Model B's bfloat16 training step at {ratios['b_over_a_bf16_keras']:.2f} times Model A's "
+    # plain words: a glued sentence is text, so backticks would print and "--" would become a dash
+    return (f"On {provenance.machine_text(env)} with {features}, benchmarks/train_speed.py (median of "
+            f"{record['steps']} steps, commit {provenance.short_commit(env['git_commit'])}, {record['date'][:10]}) "
+            f"times Model B's bfloat16 training step at {ratios['b_over_a_bf16_keras']:.2f} times Model A's "
             f"with Keras' draw and {ratios['b_over_a_bf16_bytes']:.2f} times with the byte draw; batch "
             f"normalization alone takes Model A to {ratios['floor_bn']:.2f} times its step.")

@@ -107,7 +107,7 @@ def test_speed_sentence_reads_the_benchmarks_record(tmp_path):
     (tmp_path / checks.TRAIN_SPEED).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / checks.TRAIN_SPEED).write_text(json.dumps(record))
     assert checks.speed_sentence(tmp_path) == (
-        "On AMD EPYC, 2 cores with native bfloat16 (avx512_bf16), `python benchmarks/train_speed.py --steps 30` "
-        "(commit 3f9c499, 2026-12-07, median of 30 steps) times Model B's bfloat16 training step at 1.20 times "
+        "On AMD EPYC, 2 cores with native bfloat16 (avx512_bf16), benchmarks/train_speed.py (median of 30 steps, "
+        "commit 3f9c499, 2026-12-07) times Model B's bfloat16 training step at 1.20 times "
         "Model A's with Keras' draw and 1.15 times with the byte draw; batch normalization alone takes Model A to "
         "1.09 times its step.")

@@ -130,7 +130,7 @@ def speed_sentence(root: str | os.PathLike = ".") -> str:
 
     path = Path(root) / TRAIN_SPEED
     if not path.exists():
-        return f"`benchmarks/train_speed.py` has not recorded a machine yet ({TRAIN_SPEED} is missing)."
+        return f"benchmarks/train_speed.py has not recorded a machine yet ({TRAIN_SPEED} is missing)."
     record = json.loads(path.read_text())
     env, ratios = record["environment"], record["ratios"]
     features = f"native bfloat16 ({', '.join(record['native_bf16'])})" if record["native_bf16"] else "emulated bfloat16"

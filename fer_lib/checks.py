@@ -1,8 +1,8 @@
 """Does the study's answer depend on what made its runs fast?
 
 Two choices made the study affordable on two CPU cores, and each gets a check
-against the seeds' own spread: bfloat16 arithmetic (the study's Model B seed 0
-beside the float32 paper run) and, for anyone who trains Model B faster still,
+against the seeds' own spread: bfloat16 arithmetic (the study's Model B runs
+beside float32 twins of the same seeds: the paper run for seed 0) and, for anyone who trains Model B faster still,
 the dropout draw (``models.Dropout``: the same masks in distribution from a
 quarter of the random bits, ``fer-lib train --dropout-draw bytes``), run for
 every seed of Model B's cell at the study's protocol.
@@ -24,24 +24,37 @@ DRAW_CELL = "both"
 #: how the checks decide: within or beyond how far two runs that differ only in their seed part
 SAME_AS_A_SEED, BEYOND_A_SEED = "within the seeds' spread", "beyond the seeds' spread"
 UNDECIDED = "not decided by these seeds"
+#: Model B trained in float32 at the study's protocol, the bfloat16 check's twins beyond seed 0 (whose twin is
+#: the paper run): ``FP32_DIR/seed<k>``
+FP32_DIR = Path(paths.RESULTS_DIR) / "precision_check"
 
 
-def precision_check(found: dict[tuple[str, int], runs.Run], fp32_run: runs.Run, cell_name: str = "both",
-                    seed: int = 0) -> dict[str, float | int | str]:
-    """The study's bfloat16 run beside the same model, seed and data trained in float32 (the paper
-    run), over the epochs both have: how far their validation curves are apart, in points, and the
-    decision. The rule: bfloat16 changes the answer if the two runs' best validation accuracies differ
-    by more than two runs that differ only in their seed would in 95 cases of 100
-    (``stats.seed_difference_limit`` over the cell's complete seeds, ``seeds`` of them); it is decided
-    once the bfloat16 run is complete and the cell has two complete seeds, ``study.PENDING`` before."""
+def load_fp32_twins(root: str | os.PathLike = ".") -> dict[int, runs.Run]:
+    """Every started float32 twin under ``FP32_DIR``, by seed (seed 0's twin is the paper run)."""
+    found = {}
+    for manifest in sorted((Path(root) / FP32_DIR).glob("seed*/manifest.json")):
+        run = runs.load_run(manifest.parent)
+        found[run.config.seed] = run
+    return dict(sorted(found.items()))
+
+
+def _require_twins(found: dict[tuple[str, int], runs.Run], twins: dict[int, runs.Run], cell_name: str,
+                   **change) -> None:
+    """Each twin must be the cell's run of its seed (as the study trained it, or as its plan gives it) with
+    ``change`` alone, or the check would compare more than the change."""
+    for seed, run in twins.items():
+        study_run = found.get((cell_name, seed))
+        reference = study_run.config if study_run else study.cell(cell_name).config(seed)
+        expected = dataclasses.replace(reference, **change)
+        if run.config != expected:
+            raise ValueError(f"{run.path}: trained with {run.config}, not the check's {expected}")
+
+
+def _precision_pair(bf16: runs.Run | None, fp32_run: runs.Run, limit: float) -> dict[str, float | int | str]:
+    """One seed's bfloat16 run beside its float32 twin, over the epochs both have."""
     nan = float("nan")
-    bf16 = found.get((cell_name, seed))
-    best = np.array([run.history["val_accuracy"].max() * 100 for (name, _), run in study.complete_runs(found).items()
-                     if name == cell_name])
-    limit = stats.seed_difference_limit(best)
-    if bf16 is None or not bf16.epochs_done:
-        return {"epochs": 0, "max_abs_diff": nan, "mean_diff": nan, "best_diff": nan, "seeds": len(best),
-                "limit": limit, "decision": study.PENDING}
+    if bf16 is None or not bf16.epochs_done or not fp32_run.epochs_done:
+        return {"epochs": 0, "max_abs_diff": nan, "mean_diff": nan, "best_diff": nan, "decision": study.PENDING}
     epochs = min(bf16.epochs_done, fp32_run.epochs_done, bf16.planned)
     a = 100 * bf16.until(epochs)["val_accuracy"].to_numpy()
     b = 100 * fp32_run.until(epochs)["val_accuracy"].to_numpy()
@@ -49,7 +62,49 @@ def precision_check(found: dict[tuple[str, int], runs.Run], fp32_run: runs.Run, 
     decision = (study.PENDING if np.isnan(limit) or not bf16.complete or epochs < bf16.planned
                 else SAME_AS_A_SEED if abs(best_diff) <= limit else BEYOND_A_SEED)
     return {"epochs": epochs, "max_abs_diff": float(np.abs(a - b).max()), "mean_diff": float((a - b).mean()),
-            "best_diff": best_diff, "seeds": len(best), "limit": limit, "decision": decision}
+            "best_diff": best_diff, "decision": decision}
+
+
+def precision_check(found: dict[tuple[str, int], runs.Run], paper_run: runs.Run,
+                    twins: dict[int, runs.Run] | None = None, cell_name: str = DRAW_CELL):
+    """Each seed's bfloat16 run of the study beside the same model, seed and data trained in float32, over
+    the epochs both have: for seed 0 the paper run, for others their twins (``load_fp32_twins``, each the
+    cell's run in float32); how far the validation curves are apart, in points, and the decision, one row
+    per seed. The rule, for every seed alike: bfloat16 changes the answer if the two runs' best validation
+    accuracies differ by more than two runs that differ only in their seed would in 95 cases of 100
+    (``stats.seed_difference_limit`` over the cell's complete seeds, ``seeds`` of them); a seed is decided
+    once its bfloat16 run is complete, its twin has its epochs and the cell has two complete seeds,
+    ``study.PENDING`` before."""
+    import pandas as pd
+
+    fp32_runs = {0: paper_run, **(twins or {})}
+    _require_twins(found, twins or {}, cell_name, precision="fp32")
+    best = np.array([run.history["val_accuracy"].max() * 100 for (name, _), run in study.complete_runs(found).items()
+                     if name == cell_name])
+    limit = stats.seed_difference_limit(best)
+    rows = [{"seed": seed, **_precision_pair(found.get((cell_name, seed)), fp32_run, limit), "seeds": len(best),
+             "limit": limit} for seed, fp32_run in sorted(fp32_runs.items())]
+    return pd.DataFrame(rows).set_index("seed")
+
+
+def precision_conclusion(check) -> str:
+    """What the bfloat16 check decides over its seeds, in one sentence that is true for every state of its runs."""
+    seeds = {decision: [str(seed) for seed, d in check["decision"].items() if d == decision]
+             for decision in (SAME_AS_A_SEED, BEYOND_A_SEED, study.PENDING)}
+
+    def at(decision: str) -> str:
+        return f"seed{'s' if len(seeds[decision]) > 1 else ''} {' and '.join(seeds[decision])}"
+
+    pending = len(seeds[study.PENDING])
+    waiting = f" {at(study.PENDING).capitalize()} {'are' if pending > 1 else 'is'} not decided yet." if pending else ""
+    if seeds[BEYOND_A_SEED]:
+        return (f"At {at(BEYOND_A_SEED)} the difference lies beyond that limit: bfloat16 changes the answer more "
+                f"than a change of seed does, and every number of this chapter carries that caveat.{waiting}")
+    if seeds[SAME_AS_A_SEED]:
+        return (f"At {at(SAME_AS_A_SEED)} the difference lies within that limit: bfloat16 does not change the answer "
+                f"more than a change of seed does.{waiting}")
+    return ("The rule needs a complete bfloat16 run, its float32 twin and two complete seeds of the cell, so it is "
+            "not decided yet.")
 
 
 def load_draw_runs(root: str | os.PathLike = ".") -> dict[tuple[str, int], runs.Run]:
@@ -77,12 +132,7 @@ def draw_check(found: dict[tuple[str, int], runs.Run], drawn: dict[tuple[str, in
     import pandas as pd
 
     keras_runs = {key: run for key, run in found.items() if key[0] == DRAW_CELL}
-    for (_, seed), run in drawn.items():  # the same protocol and seed as Keras' run, the draw aside
-        twin = keras_runs.get((DRAW_CELL, seed))
-        reference = twin.config if twin else study.cell(DRAW_CELL).config(seed)
-        expected = dataclasses.replace(reference, dropout_draw="bytes")
-        if run.config != expected:
-            raise ValueError(f"{run.path}: trained with {run.config}, not the check's {expected}")
+    _require_twins(found, {seed: run for (_, seed), run in drawn.items()}, DRAW_CELL, dropout_draw="bytes")
     table = study.run_table({**keras_runs, **drawn})
     done = table[table["complete"].astype(bool)]
     rows = []

@@ -20,15 +20,52 @@ def test_precision_check_compares_the_shared_epochs_and_decides(factorial, tmp_p
     fp32 = write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7], train_acc=[0.5] * 5,
                      test_correct=0.6, epochs=5)
     check = checks.precision_check(factorial, runs.load_run(fp32))
-    assert check["epochs"] == 4
+    assert list(check.index) == [0]
+    row = check.loc[0]
+    assert row["epochs"] == 4
     # bf16 run (seed 0): 0.607, 0.657, 0.647, 0.637 against 0.60, 0.65, 0.64, 0.66
-    assert check["max_abs_diff"] == pytest.approx(2.3) and check["best_diff"] == pytest.approx(65.7 - 66.0)
+    assert row["max_abs_diff"] == pytest.approx(2.3) and row["best_diff"] == pytest.approx(65.7 - 66.0)
     # the cell's best: 65.7, 66.0, 66.3 (sd 0.3): two seeds part by up to t(2) * 0.3 * sqrt(2), 1.8 points
-    assert check["seeds"] == 3 and check["limit"] == pytest.approx(stats.t_quantile(0.975, 2) * 0.3 * math.sqrt(2))
-    assert check["decision"] == checks.SAME_AS_A_SEED
+    assert row["seeds"] == 3 and row["limit"] == pytest.approx(stats.t_quantile(0.975, 2) * 0.3 * math.sqrt(2))
+    assert row["decision"] == checks.SAME_AS_A_SEED
+    assert checks.precision_conclusion(check).startswith("At seed 0 the difference lies within that limit")
     far = write_run(tmp_path / "far", "both", 0, val=[0.60, 0.70, 0.75, 0.7], train_acc=[0.5] * 4, test_correct=0.6)
-    assert checks.precision_check(factorial, runs.load_run(far))["decision"] == checks.BEYOND_A_SEED
-    assert checks.precision_check({}, runs.load_run(far))["decision"] == study.PENDING
+    assert checks.precision_check(factorial, runs.load_run(far)).loc[0, "decision"] == checks.BEYOND_A_SEED
+    empty = checks.precision_check({}, runs.load_run(far))
+    assert empty.loc[0, "decision"] == study.PENDING and "not decided yet" in checks.precision_conclusion(empty)
+
+
+def _twin(root: Path, seed: int, val: list[float], **changes) -> dict[int, runs.Run]:
+    """A float32 twin of Model B's run of ``seed`` where the bfloat16 check looks for it."""
+    write_run(root, "both", seed, val=val, train_acc=[0.5] * len(val), test_correct=0.6,
+              out=checks.FP32_DIR / f"seed{seed}", **{"precision": "fp32", **changes})
+    return checks.load_fp32_twins(root)
+
+
+def test_precision_check_decides_every_seed_with_a_twin_by_the_same_rule(factorial, tmp_path):  # noqa: F811
+    paper = runs.load_run(write_run(tmp_path / "paper", "both", 0, val=[0.60, 0.65, 0.64, 0.66, 0.7],
+                                    train_acc=[0.5] * 5, test_correct=0.6, epochs=5))
+    # seed 1's bf16 run peaks at 66.0; a twin at 65.5 is within the 1.8-point limit, one at 62.0 beyond it
+    near = checks.precision_check(factorial, paper, _twin(tmp_path / "near", 1, [0.6, 0.655, 0.65, 0.64]))
+    assert list(near.index) == [0, 1] and near.loc[1, "best_diff"] == pytest.approx(0.5)
+    assert set(near["decision"]) == {checks.SAME_AS_A_SEED}
+    assert checks.precision_conclusion(near).startswith("At seeds 0 and 1 the difference lies within that limit")
+    far = checks.precision_check(factorial, paper, _twin(tmp_path / "far", 1, [0.6, 0.62, 0.61, 0.6]))
+    assert far.loc[1, "decision"] == checks.BEYOND_A_SEED
+    assert checks.precision_conclusion(far).startswith("At seed 1 the difference lies beyond that limit")
+    # a twin still training is compared over the epochs it has, and decides nothing yet
+    running = checks.precision_check(factorial, paper, _twin(tmp_path / "running", 1, [0.6, 0.655]))
+    assert running.loc[1, "epochs"] == 2 and running.loc[1, "decision"] == study.PENDING
+    assert checks.precision_conclusion(running).endswith("Seed 1 is not decided yet.")
+
+
+def test_a_twin_must_be_the_cells_run_in_float32(factorial, tmp_path):  # noqa: F811
+    paper = runs.load_run(write_run(tmp_path / "paper", "both", 0, val=[0.6] * 5, train_acc=[0.5] * 5,
+                                    test_correct=0.6, epochs=5))
+    with pytest.raises(ValueError, match="seed1: trained with"):
+        checks.precision_check(factorial, paper, _twin(tmp_path / "bf16", 1, [0.6] * 4, precision="bf16"))
+    with pytest.raises(ValueError, match="not the check's"):
+        checks.precision_check(factorial, paper, _twin(tmp_path / "lr", 1, [0.6] * 4, learning_rate=0.01))
 
 
 def _drawn(root: Path, shift: float, seeds=(0, 1, 2), spread: float = 0.3) -> dict:

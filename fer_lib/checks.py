@@ -156,8 +156,13 @@ def draw_conclusion(check) -> str:
     if study.PENDING in decisions:
         return "The rule needs two complete runs with each draw, so it is not decided yet."
     if decisions == {SAME_AS_A_SEED}:
+        sides = {measure: study.side_of_zero(row.low, row.high) for measure, row in check.iterrows()}
+        apart = [f"{side} zero on the {' and the '.join(m for m, s in sides.items() if s == side)}"
+                 for side in ("above", "below") if side in sides.values()]
+        small = (f" The interval lies wholly {' and wholly '.join(apart)}: a difference, but a smaller one than a "
+                 "change of seed makes." if apart else "")
         return ("On every measure the difference lies within the limit: the byte draw trains Model B to the "
-                "study's results, as far as a change of seed could tell them apart.")
+                f"study's results, as far as a change of seed could tell them apart.{small}")
     beyond = [measure for measure, decision in check["decision"].items() if decision == BEYOND_A_SEED]
     if beyond:
         return (f"On the {' and the '.join(beyond)} the difference lies beyond the limit: the byte draw changes "

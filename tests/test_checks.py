@@ -125,7 +125,13 @@ def test_draw_conclusion_is_true_for_every_state_of_the_check():
                             index=list(checks.DRAW_METRICS.values())[:len(decisions)])
 
     assert "not decided yet" in checks.draw_conclusion(check(study.PENDING, checks.SAME_AS_A_SEED))
-    assert "within the limit" in checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.SAME_AS_A_SEED))
+    same = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.SAME_AS_A_SEED))
+    assert "within the limit" in same and "wholly" not in same
+    # within the limit and still wholly above zero: equivalent to a change of seed, and yet a difference
+    above = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.SAME_AS_A_SEED, low=0.01))
+    assert "within the limit" in above and above.endswith(
+        "The interval lies wholly above zero on the best validation accuracy and the PublicTest accuracy (best "
+        "epoch): a difference, but a smaller one than a change of seed makes.")
     beyond = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.BEYOND_A_SEED, checks.UNDECIDED))
     assert "On the PublicTest accuracy (best epoch) the difference lies beyond the limit" in beyond
     no_difference = checks.draw_conclusion(check(checks.SAME_AS_A_SEED, checks.UNDECIDED))

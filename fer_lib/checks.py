@@ -2,10 +2,10 @@
 
 Two choices made the study affordable on two CPU cores, and each gets a check
 against the seeds' own spread: bfloat16 arithmetic (the study's Model B runs
-beside float32 twins of the same seeds: the paper run for seed 0) and, for anyone who trains Model B faster still,
-the dropout draw (``models.Dropout``: the same masks in distribution from a
-quarter of the random bits, ``fer-lib train --dropout-draw bytes``), run for
-every seed of Model B's cell at the study's protocol.
+beside float32 twins of the same seeds, the paper run for seed 0) and, for anyone
+who trains Model B faster still, the dropout draw (``models.Dropout``: the same
+masks in distribution from a quarter of the random bits, ``fer-lib train
+--dropout-draw bytes``), run for every seed of Model B's cell at the study's protocol.
 """
 
 from __future__ import annotations

@@ -29,13 +29,18 @@ UNDECIDED = "not decided by these seeds"
 FP32_DIR = Path(paths.RESULTS_DIR) / "precision_check"
 
 
-def load_fp32_twins(root: str | os.PathLike = ".") -> dict[int, runs.Run]:
-    """Every started float32 twin under ``FP32_DIR``, by seed (seed 0's twin is the paper run)."""
+def _runs_by_seed(root: str | os.PathLike, folder: Path) -> dict[int, runs.Run]:
+    """Every started run in ``folder``'s ``seed<k>`` folders, by the seed its manifest records."""
     found = {}
-    for manifest in sorted((Path(root) / FP32_DIR).glob("seed*/manifest.json")):
+    for manifest in (Path(root) / folder).glob("seed*/manifest.json"):
         run = runs.load_run(manifest.parent)
         found[run.config.seed] = run
     return dict(sorted(found.items()))
+
+
+def load_fp32_twins(root: str | os.PathLike = ".") -> dict[int, runs.Run]:
+    """Every started float32 twin under ``FP32_DIR``, by seed (seed 0's twin is the paper run)."""
+    return _runs_by_seed(root, FP32_DIR)
 
 
 def _require_twins(found: dict[tuple[str, int], runs.Run], twins: dict[int, runs.Run], cell_name: str,
@@ -109,11 +114,7 @@ def precision_conclusion(check) -> str:
 
 def load_draw_runs(root: str | os.PathLike = ".") -> dict[tuple[str, int], runs.Run]:
     """Every started run of the dropout-draw check, keyed ("bytes", seed)."""
-    found = {}
-    for manifest in sorted((Path(root) / DRAW_DIR).glob("seed*/manifest.json")):
-        run = runs.load_run(manifest.parent)
-        found[("bytes", run.config.seed)] = run
-    return dict(sorted(found.items()))
+    return {("bytes", seed): run for seed, run in _runs_by_seed(root, DRAW_DIR).items()}
 
 
 #: the measures the dropout-draw check compares, as run_table names them
